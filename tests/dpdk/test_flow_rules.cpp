@@ -714,7 +714,7 @@ TEST_CASE("the capability probe tells whether, how, and why not", "[flow_rules][
     REQUIRE(contains(cap->reason, "Function not implemented"));
     REQUIRE(p.st.validates == 1);  // ENOSYS: no variant can help
   }
-  SECTION("IPv6 refused by the PMD; IPv4 alone is fine") {
+  SECTION("IPv6 refused by the PMD, IPv4 alone is fine") {
     quirky_port p;
     p.st.q.reject_ipv6 = true;
     auto cap = fnat::dpdk::probe_flow_capability(p.ops(), 0);

@@ -241,7 +241,7 @@ TEST_CASE("mbuf parse: chained segments, header_split, padding trim, rx checksum
   const bytes f = build_frame(s);
   packet_info info;
 
-  SECTION("payload across odd-sized segments: software verification walks them; rewrite touches headers only") {
+  SECTION("payload across odd-sized segments: software verification walks them, rewrite touches headers only") {
     for (std::vector<std::size_t> segs : {std::vector<std::size_t>{54}, {55, 101, 3}, {60, 1, 1, 1, 333}}) {
       mbuf_ptr m = make_mbuf(f, segs);
       REQUIRE(m->nb_segs > 1);
@@ -278,7 +278,7 @@ TEST_CASE("mbuf parse: chained segments, header_split, padding trim, rx checksum
       CHECK_FALSE(fd::rte_mbuf_ops::raw_sum(m.get(), 1, static_cast<std::uint32_t>(f.size()), sum));
     }
   }
-  SECTION("a header beyond the first segment is header_split; the mbuf is untouched") {
+  SECTION("a header beyond the first segment is header_split, the mbuf is untouched") {
     for (std::size_t first : {10u, 14u, 33u, 40u, 53u}) {
       mbuf_ptr m = make_mbuf(f, {first});
       CHECK(fd::parse(m.get(), info) == drop_reason::header_split);

@@ -226,7 +226,7 @@ TEST_CASE("PMDs without RSS, or that mangle it, get clear errors", "[rss]") {
     auto unchecked = fnat::dpdk::program_rss(p.ops(), 0, {.queues = {3, 2}, .verify = false});
     REQUIRE(unchecked);  // without verification the damage goes unnoticed: that is what verify is for
   }
-  SECTION("a key that cannot be read back is trusted; rss_hf 0 then needs explicit types") {
+  SECTION("a key that cannot be read back is trusted, rss_hf 0 then needs explicit types") {
     model_port p(4, 128);
     p.faults.conf_get_enotsup = true;
     auto st = fnat::dpdk::program_rss(p.ops(), 0, {.key = rss_key_choice::microsoft, .rss_hf = RTE_ETH_RSS_IP});

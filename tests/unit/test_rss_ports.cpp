@@ -268,7 +268,7 @@ TEST_CASE("buckets follow the index bits that decide the queue", "[rss_ports]") 
     CHECK(p->index_mask() == 0x100);
     check_index_mask(*p, reta, 2);
   }
-  SECTION("6 queues round robin over 512 entries: every bit, 512 buckets; a 64-entry period: 64") {
+  SECTION("6 queues round robin over 512 entries: every bit, 512 buckets, a 64-entry period: 64") {
     const auto q6 = queue_ids(6);
     const auto full = reta_round_robin(q6, 512);
     auto p = policy::make({.reta = full, .queue = q6[0]});
