@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "fnat_lb/dataplane.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_prefetch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+namespace fnat::lb {
+
+std::string_view to_string(port_steering s) noexcept {
+  switch (s) {
+    case port_steering::none: return "none";
+    case port_steering::flow: return "flow";
+    case port_steering::rss: return "rss";
+    case port_steering::redirect: return "redirect";
+  }
+  return "unknown";
+}
+
+std::uint64_t tsc_clock::now() const noexcept { return rte_rdtsc(); }
+std::uint64_t tsc_clock::frequency() const noexcept { return rte_get_tsc_hz(); }
+
+namespace {
+
+std::uint64_t ms_to_tsc(std::uint64_t ms) { return rte_get_tsc_hz() / 1000 * ms; }
+
+// Ethernet addresses of a frame about to leave: destination and source MAC at offsets 0 and 6.
+void write_l2(rte_mbuf* m, const mac_addr& dst, const mac_addr& src) noexcept {
+  auto* p = rte_pktmbuf_mtod(m, std::uint8_t*);
+  std::memcpy(p, dst.bytes.data(), 6);
+  std::memcpy(p + 6, src.bytes.data(), 6);
+}
+
+}  // namespace
+
+worker::worker(lb_shared& shared, std::size_t index)
+    : sh_(shared), index_(index), queue_(static_cast<std::uint16_t>(index)) {}
+
+worker::~worker() {
+  // Held packets are ours to free; conns are unlinked by the table's destructor.
+  if (neigh_) neigh_->clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });
+  for (auto& b : tx_)
+    for (std::uint16_t i = 0; i < b.count; ++i) rte_pktmbuf_free(b.pkts[i]);
+}
+
+result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, int socket) {
+  const lb_config& cfg = *sh.cfg;
+  std::unique_ptr<worker> w(new worker(sh, index));
+  const dpdk::rte_allocator<std::byte> alloc(socket);
+  const std::string who = "worker " + std::to_string(index) + " (lcore " + std::to_string(cfg.global.workers[index]) + ")";
+
+  auto pool = lb_conn_pool::make(cfg.global.conns_per_lcore, alloc);
+  if (!pool) return error(pool.err().code(), who + ": conn objects: " + pool.err().message());
+  w->pool_.emplace(std::move(*pool));
+  auto table = lb_table::make({.capacity = cfg.global.conns_per_lcore}, tuple_hash{}, alloc);
+  if (!table) return error(table.err().code(), who + ": conn table: " + table.err().message());
+  w->table_.emplace(std::move(*table));
+  auto wheel = lb_wheel::make({.slots = 4096, .tick = std::chrono::milliseconds(cfg.global.timer_tick_ms)});
+  if (!wheel) return error(wheel.err().code(), who + ": timer wheel: " + wheel.err().message());
+  w->wheel_.emplace(std::move(*wheel));
+  auto neigh = lb_neighbours::make({.capacity = 1024, .ticks_per_second = rte_get_tsc_hz()});
+  if (!neigh) return error(neigh.err().code(), who + ": neighbour cache: " + neigh.err().message());
+  w->neigh_.emplace(std::move(*neigh));
+  for (const auto& p : cfg.ports)
+    for (const auto& n : p.neighbours)
+      if (auto r = w->neigh_->add_static(n.addr, n.mac); !r)
+        return error(r.err().code(), who + ": static neighbour " + n.addr.to_string() + ": " + r.err().message());
+
+  for (std::size_t s = 0; s < tcp_state_count; ++s)
+    w->tcp_ticks_[s] = w->wheel_->ticks_for(cfg.timeouts.of(static_cast<tcp_state>(s)));
+  w->udp_ticks_[0] = w->wheel_->ticks_for(cfg.timeouts.of(udp_state::oneway));
+  w->udp_ticks_[1] = w->wheel_->ticks_for(cfg.timeouts.of(udp_state::normal));
+
+  // One sa_pool per LIP, with the policy of the LIP's port.
+  const port_plan& plan = *sh.plan;
+  for (const lb_lip& lip : sh.lips) {
+    const lb_port& port = sh.ports[lip.port];
+    std::optional<lb_pool_policy> policy;
+    if (port.steering == port_steering::rss) {
+      auto p = rss_buckets::make({.family = lip.addr.family(),
+                                  .key = port.rss_hash->key(),
+                                  .reta = port.reta,
+                                  .queue = w->queue_,
+                                  .port_low = cfg.global.port_low,
+                                  .port_high = cfg.global.port_high});
+      if (!p) return error(p.err().code(), who + ": RSS-aware ports for LIP " + lip.addr.to_string() + ": " + p.err().message());
+      policy.emplace(p->bound_to(lip.addr));
+    } else {
+      auto p = hashed_buckets::make(plan, index, {.buckets = cfg.global.sa_pool_buckets});
+      if (!p) return error(p.err().code(), who + ": sa_pool policy: " + p.err().message());
+      policy.emplace(std::move(*p));
+    }
+    auto pool_r = lb_sa_pool::make(lip.addr, std::move(*policy), alloc);
+    if (!pool_r) return error(pool_r.err().code(), who + ": sa_pool of LIP " + lip.addr.to_string() + ": " + pool_r.err().message());
+    w->sa_pools_.push_back(std::make_unique<lb_sa_pool>(std::move(*pool_r)));
+  }
+  w->lips_ = sh.lips.size();
+  w->lip_gauges_ = std::make_unique<lip_gauges[]>(std::max<std::size_t>(1, w->lips_));
+
+  std::size_t rs_total = 0;
+  for (const lb_service& svc : sh.services) {
+    lb_rotation rot;
+    for (std::uint16_t li : svc.lips)
+      if (auto r = rot.add(*w->sa_pools_[li]); !r) return error(r.err().code(), who + ": service " + svc.name + ": " + r.err().message());
+    w->rotations_.push_back(std::move(rot));
+    scheduler_config sc = svc.sched;
+    sc.start = static_cast<std::uint32_t>(index);  // workers start their round robins apart
+    auto sched = any_scheduler::make(svc.backends, sc);
+    if (!sched) return error(sched.err().code(), who + ": service " + svc.name + ": " + sched.err().message());
+    w->schedulers_.push_back(std::move(*sched));
+    w->rs_base_.push_back(rs_total);
+    rs_total += svc.rss.size();
+  }
+  w->rs_conns_ = std::make_unique<counter[]>(std::max<std::size_t>(1, rs_total));
+  w->tx_.resize(sh.ports.size());
+  return w;
+}
+
+// ---- the loop ----------------------------------------------------------------------------------
+
+void worker::run() {
+  const bool backoff = sh_.cfg->global.idle == idle_policy::backoff;
+  const auto sleep = std::chrono::microseconds(sh_.cfg->global.idle_sleep_us);
+  // Neighbours of the real servers and gateways: ask once at start so first packets find a MAC.
+  if (index_ == 0) {
+    now_ = rte_rdtsc();
+    for (const lb_service& svc : sh_.services)
+      for (const lb_real_server& rs : svc.rss) {
+        const neigh_result r = neigh_->solicit(rs.to.next_hop, now_);
+        if (r.request) solicit(rs.to.port, rs.to.next_hop, std::nullopt);
+      }
+    flush();
+  }
+  while (!sh_.stop.load(std::memory_order_relaxed)) {
+    const unsigned n = poll_once();
+    if (n != 0) {
+      idle_rounds_ = 0;
+    } else if (backoff && ++idle_rounds_ > 16) {
+      // Short sleeps once the queues stayed empty a while: small VMs and CI share their cores.
+      std::this_thread::sleep_for(sleep);
+    }
+  }
+  flush();
+  publish();
+}
+
+unsigned worker::poll_once() {
+  now_ = rte_rdtsc();
+  rte_mbuf* pkts[64];
+  const std::uint16_t burst = std::min<std::uint16_t>(sh_.burst, 64);
+  unsigned total = 0;
+  for (std::uint16_t p = 0; p < sh_.ports.size(); ++p) {
+    const std::uint16_t n = rte_eth_rx_burst(sh_.ports[p].port_id, queue_, pkts, burst);
+    if (n == 0) continue;
+    stats_.rx_packets.add(n);
+    process_burst(p, pkts, n);
+    total += n;
+  }
+  if (sh_.redirect) {
+    const unsigned n = sh_.redirect->drain(index_, pkts, burst);
+    if (n != 0) {
+      stats_.redirected_in.add(n);
+      // Each packet came in on some port; group consecutive ones by port.
+      unsigned i = 0;
+      while (i < n) {
+        const std::uint16_t port = sh_.port_index_of_id[pkts[i]->port];
+        unsigned j = i + 1;
+        while (j < n && pkts[j]->port == pkts[i]->port) ++j;
+        process_burst(port, pkts + i, static_cast<std::uint16_t>(j - i), true);
+        i = j;
+      }
+      total += n;
+    }
+  }
+  drain_neighbour_ring();
+  flush();
+  expire(now_);
+  if (now_ >= next_publish_) {
+    publish();
+    next_publish_ = now_ + ms_to_tsc(100);
+  }
+  if (now_ >= next_neigh_expire_) {
+    neigh_->expire(now_, [&](rte_mbuf* m) { drop(m, lb_drop::unknown_neighbour); });
+    next_neigh_expire_ = now_ + ms_to_tsc(500);
+  }
+  return total;
+}
+
+void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, bool redirected) {
+  const lb_port& lp = sh_.ports[port];
+  packet_info info[64];
+  inet_tuple keys[64];
+  rte_mbuf* fwd[64];
+  std::uint16_t fwd_info[64];
+  unsigned k = 0;
+  const port_plan& plan = *sh_.plan;
+  for (std::uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    packet_info& pi = info[i];
+    if (const drop_reason r = dpdk::parse(m, pi); r != drop_reason::none) {
+      drop(m, r);
+      continue;
+    }
+    if (pi.kind == packet_kind::arp) {
+      handle_arp(port, m, pi);
+      continue;
+    }
+    if (pi.proto != ipproto::tcp && pi.proto != ipproto::udp) {
+      handle_icmp(port, m, pi);
+      continue;
+    }
+    // A reply to a LIP that another worker owns goes to that worker before any lookup.
+    if (sh_.lip_map.find(pi.tuple.daddr) != nullptr) {
+      const std::size_t owner = owner_of_reply(lp, pi);
+      if (owner != index_ && owner < plan.size()) {
+        if (redirected) {
+          drop(m, lb_drop::misdirected);
+        } else if (sh_.redirect && sh_.redirect->try_handoff(index_, owner, &m, 1) == 1) {
+          stats_.redirected_out.add();
+        } else {
+          drop(m, lb_drop::ring_full);
+        }
+        continue;
+      }
+    }
+    keys[k] = pi.tuple;
+    fwd[k] = m;
+    fwd_info[k] = i;
+    ++k;
+  }
+  if (k == 0) return;
+  lb_table::hit hits[64];
+  table_->find_bulk(keys, k, hits);
+  for (unsigned j = 0; j < k; ++j) {
+    packet_info& pi = info[fwd_info[j]];
+    if (hits[j])
+      handle_hit(fwd[j], pi, *hits[j].conn, hits[j].dir);
+    else
+      handle_miss(port, fwd[j], pi, redirected);
+  }
+}
+
+// ---- forwarding ---------------------------------------------------------------------------------
+
+void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir) {
+  if (c.proto == ipproto::tcp) {
+    const auto old = static_cast<tcp_state>(c.state);
+    const tcp_state now = tcp_transition(old, dir, info.tcp_flags);
+    c.state = static_cast<std::uint8_t>(now);
+    if (now != old)
+      wheel_->rearm(c, ticks_of(now));
+    else
+      wheel_->refresh(c, ticks_of(now));
+  } else {
+    const auto old = static_cast<udp_state>(c.state);
+    const udp_state now = udp_transition(old, dir);
+    c.state = static_cast<std::uint8_t>(now);
+    if (now != old)
+      wheel_->rearm(c, ticks_of(now));
+    else
+      wheel_->refresh(c, ticks_of(now));
+  }
+  if (dir == direction::inbound) {
+    stats_.inbound.add();
+    forward(m, info, c.out().reversed(), c.to_rs);
+  } else {
+    stats_.outbound.add();
+    forward(m, info, c.in().reversed(), c.to_client);
+  }
+}
+
+void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected) {
+  // A packet of a conn this burst created (a retransmitted SYN, a burst of UDP datagrams).
+  if (const auto h = table_->find(info.tuple)) {
+    handle_hit(m, info, *h.conn, h.dir);
+    return;
+  }
+  const service_key key{info.tuple.daddr, info.tuple.dport, info.proto, 0};
+  const std::uint16_t* svc_index = sh_.service_map.find(key);
+  if (svc_index == nullptr) {
+    // To a LIP we own but have no conn for (an old reply), or to nobody we serve.
+    drop(m, sh_.lip_map.find(info.tuple.daddr) != nullptr ? lb_drop::no_conn : lb_drop::not_for_us);
+    return;
+  }
+  (void)port;
+  (void)redirected;
+  if (info.proto == ipproto::tcp && !info.is_tcp_syn()) {
+    drop(m, lb_drop::non_syn_first);
+    return;
+  }
+  if (info.ttl_expired()) {
+    drop(m, drop_reason::ttl_expired);
+    return;
+  }
+  const lb_service& svc = sh_.services[*svc_index];
+  const std::uint64_t flow_hash = hash_bytes(info.tuple.saddr.raw().data(), 16, info.tuple.sport);
+  const pick_result pick = schedulers_[*svc_index].pick(flow_hash);
+  if (!pick) {
+    drop(m, lb_drop::no_real_server);
+    return;
+  }
+  const lb_real_server& rs = svc.rss[pick.index];
+  const next_hop client_route = sh_.cfg->routes.lookup(info.tuple.saddr);
+  if (!client_route) {
+    drop(m, lb_drop::no_route);
+    return;
+  }
+  const sa_rotation_result lease = rotations_[*svc_index].fetch(rs.addr);
+  if (lease.status != errc::ok) {
+    drop(m, lb_drop::port_exhausted);
+    return;
+  }
+  lb_conn* c = pool_->allocate();
+  if (c == nullptr) {
+    rotations_[*svc_index].release(lease.lip, rs.addr, lease.port);
+    drop(m, lb_drop::conn_pool_empty);
+    return;
+  }
+  c->to_client = egress{client_route.addr, client_route.port};
+  c->to_rs = rs.to;
+  c->service = *svc_index;
+  c->rs = static_cast<std::uint16_t>(pick.index);
+  c->proto = info.proto;
+  const inet_tuple out{rs.addr.addr, lease.lip, hton16(rs.addr.port), hton16(lease.port), info.proto, {0, 0, 0}};
+  const errc rc = table_->insert(*c, info.tuple, out);
+  if (rc != errc::ok) {
+    rotations_[*svc_index].release(lease.lip, rs.addr, lease.port);
+    pool_->deallocate(c);
+    drop(m, rc == errc::table_full ? lb_drop::table_full : lb_drop::tuple_in_use);
+    return;
+  }
+  if (info.proto == ipproto::tcp) {
+    const tcp_state s = tcp_transition(tcp_state::none, direction::inbound, info.tcp_flags);
+    c->state = static_cast<std::uint8_t>(s);
+    (void)wheel_->arm(*c, ticks_of(s));
+  } else {
+    c->state = static_cast<std::uint8_t>(udp_state::oneway);
+    (void)wheel_->arm(*c, ticks_of(udp_state::oneway));
+  }
+  stats_.conns_created.add();
+  rs_conns_[rs_base_[*svc_index] + pick.index].add();
+  stats_.inbound.add();
+  forward(m, info, out.reversed(), c->to_rs);
+}
+
+void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
+  const rewrite_result r = dpdk::rewrite(m, info, to, sh_.ports[e.port].offload);
+  if (!r.ok()) {
+    drop(m, r.reason);
+    return;
+  }
+  send(m, e);
+}
+
+void worker::send(rte_mbuf* m, const egress& e) {
+  const neigh_result r = neigh_->resolve(e.next_hop, now_, m);
+  if (r.rc == errc::ok) {
+    send_l2(m, e.port, r.mac);
+    if (r.request) solicit(e.port, e.next_hop, r.mac);  // stale: confirm it at its known MAC
+    return;
+  }
+  if (r.held) {
+    stats_.held.add();
+  } else {
+    drop(m, lb_drop::unknown_neighbour);
+  }
+  if (r.request) solicit(e.port, e.next_hop, std::nullopt);
+}
+
+void worker::send_l2(rte_mbuf* m, std::uint16_t port, const mac_addr& dst) {
+  write_l2(m, dst, sh_.ports[port].mac);
+  tx(port, m);
+}
+
+void worker::tx(std::uint16_t port, rte_mbuf* m) {
+  tx_buffer& b = tx_[port];
+  b.pkts[b.count++] = m;
+  if (b.count == b.pkts.size()) flush();
+}
+
+void worker::flush() {
+  for (std::uint16_t p = 0; p < tx_.size(); ++p) {
+    tx_buffer& b = tx_[p];
+    if (b.count == 0) continue;
+    const std::uint16_t sent = sh_.tx(sh_.tx_ctx, sh_.ports[p].port_id, queue_, b.pkts.data(), b.count);
+    stats_.tx_packets.add(sent);
+    for (std::uint16_t i = sent; i < b.count; ++i) drop(b.pkts[i], lb_drop::tx_full);
+    b.count = 0;
+  }
+}
+
+// ---- neighbours and our own addresses -------------------------------------------------------------
+
+void worker::handle_arp(std::uint16_t port, rte_mbuf* m, const packet_info& info) {
+  const lb_port& lp = sh_.ports[port];
+  const arp_message a = parse_arp({rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m)}, info);
+  const bool for_us = lp.local.find(inet_addr(a.tpa)) != nullptr;
+  // Learn the sender when it talks to us (request or reply) or refresh it when we know it already.
+  if (a.spa.be != 0) {
+    if (for_us)
+      learn(inet_addr(a.spa), a.sha, true);
+    else
+      (void)neigh_->learn(inet_addr(a.spa), a.sha, now_, learn_mode::update,
+                          [&](rte_mbuf* held, const mac_addr& mac) { send_l2(held, port, mac); });
+  }
+  if (for_us && a.op == arp_op::request && !a.is_gratuitous()) {
+    if (dpdk::arp_reply_in_place(m, info, lp.mac) == errc::ok) {
+      stats_.arp_replies.add();
+      tx(port, m);
+      return;
+    }
+    drop(m, lb_drop::no_mbuf);
+    return;
+  }
+  rte_pktmbuf_free(m);  // answers and announcements end here once learned
+}
+
+void worker::handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info) {
+  const lb_port& lp = sh_.ports[port];
+  if (info.proto == ipproto::icmpv6 &&
+      (info.icmp_type == icmp6_type::neighbour_solicitation || info.icmp_type == icmp6_type::neighbour_advertisement)) {
+    nd_message nd;
+    const std::span<const std::uint8_t> head{rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m)};
+    if (const drop_reason r = parse_nd(head, info, nd); r != drop_reason::none) {
+      drop(m, r);
+      return;
+    }
+    if (nd.type == icmp6_type::neighbour_solicitation) {
+      if (nd.has_lladdr && !info.tuple.saddr.is_unspecified()) learn(info.tuple.saddr, nd.lladdr, lp.local.find(inet_addr(nd.target)) != nullptr);
+      if (lp.local.find(inet_addr(nd.target)) == nullptr) {
+        drop(m, lb_drop::not_for_us);
+        return;
+      }
+      if (dpdk::na_reply_in_place(m, info, nd, lp.mac) == errc::ok) {
+        stats_.arp_replies.add();
+        tx(port, m);
+      } else {
+        drop(m, lb_drop::no_mbuf);
+      }
+      return;
+    }
+    if (nd.has_lladdr) learn(inet_addr(nd.target), nd.lladdr, true);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (info.is_echo_request() && lp.local.find(info.tuple.daddr) != nullptr) {
+    if (dpdk::echo_reply_in_place(m, info, lp.mac) == errc::ok) {
+      stats_.echo_replies.add();
+      tx(port, m);
+      return;
+    }
+    drop(m, lb_drop::unsupported);
+    return;
+  }
+  drop(m, lp.local.find(info.tuple.daddr) != nullptr ? lb_drop::unsupported : lb_drop::not_for_us);
+}
+
+void worker::learn(const inet_addr& addr, const mac_addr& mac, bool broadcast) {
+  const errc rc = neigh_->learn(addr, mac, now_, learn_mode::create, [&](rte_mbuf* held, const mac_addr& m) {
+    // The held packet's next hop resolved: find the port that reaches it.
+    const next_hop nh = sh_.cfg->routes.lookup(addr);
+    send_l2(held, nh ? nh.port : 0, m);
+  });
+  if (rc != errc::ok || !broadcast) return;
+  stats_.neigh_learned.add();
+  neigh_update u{addr, mac, {}};
+  for (std::size_t i = 0; i < sh_.neigh_rings.size(); ++i)
+    if (i != index_) (void)rte_ring_mp_enqueue_elem(sh_.neigh_rings[i], &u, sizeof u);
+}
+
+void worker::drain_neighbour_ring() {
+  neigh_update u[16];
+  const unsigned n = rte_ring_sc_dequeue_burst_elem(sh_.neigh_rings[index_], u, sizeof(neigh_update), 16, nullptr);
+  for (unsigned i = 0; i < n; ++i) learn(u[i].addr, u[i].mac, false);
+}
+
+void worker::solicit(std::uint16_t port, const inet_addr& target, std::optional<mac_addr> unicast) {
+  const lb_port& lp = sh_.ports[port];
+  rte_mbuf* m = rte_pktmbuf_alloc(sh_.mbufs);
+  if (m == nullptr) {
+    stats_.drops[static_cast<std::size_t>(lb_drop::no_mbuf)].add();
+    return;
+  }
+  errc rc = errc::not_supported;
+  if (target.is_v4() && lp.src4)
+    rc = dpdk::build_arp_request(m, lp.mac, *lp.src4, target.v4(), false, 0, unicast);
+  else if (target.is_v6() && lp.src6)
+    rc = dpdk::build_ns(m, lp.mac, *lp.src6, target.v6(), false, 0, unicast);
+  if (rc != errc::ok) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  stats_.neigh_requests.add();
+  tx(port, m);
+}
+
+// ---- ownership, expiry, drops -----------------------------------------------------------------------
+
+std::size_t worker::owner_of_reply(const lb_port& port, const packet_info& info) const noexcept {
+  if (port.steering == port_steering::rss && port.rss_hash) {
+    const std::uint32_t h = port.rss_hash->hash(info.tuple);
+    const std::uint16_t q = port.reta[h & (port.reta.size() - 1)];
+    return q;  // worker i polls queue i
+  }
+  return sh_.plan->class_owner(ntoh16(info.tuple.dport));
+}
+
+std::size_t worker::expire(std::uint64_t now) {
+  return wheel_->advance(now, [&](lb_conn& c) { on_expire(c); }, 4096);
+}
+
+void worker::on_expire(lb_conn& c) {
+  (void)table_->erase(c);
+  (void)rotations_[c.service].release(c.lip(), c.real_server(), c.lport());
+  (void)pool_->deallocate(&c);
+  stats_.conns_expired.add();
+}
+
+void worker::drain_all() {
+  table_->clear_and_dispose([&](lb_conn& c) {
+    wheel_->cancel(c);
+    (void)rotations_[c.service].release(c.lip(), c.real_server(), c.lport());
+    (void)pool_->deallocate(&c);
+  });
+  neigh_->clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });
+  flush();
+  publish();
+}
+
+void worker::publish() {
+  stats_.conns_live.set(table_->size());
+  stats_.conn_objects_in_use.set(pool_->in_use());
+  std::uint64_t used = 0, free = 0, misses = 0;
+  for (std::size_t i = 0; i < sa_pools_.size(); ++i) {
+    const sa_pool_stats s = sa_pools_[i]->stats();
+    lip_gauges_[i].used.set(s.used);
+    lip_gauges_[i].free.set(s.free);
+    lip_gauges_[i].misses.set(s.misses);
+    used += s.used;
+    free += s.free;
+    misses += s.misses;
+  }
+  stats_.ports_in_use.set(used);
+  stats_.ports_free.set(free);
+  stats_.port_misses.set(misses);
+}
+
+std::string worker::leak_report() const {
+  std::string out;
+  if (pool_->in_use() != 0) out += " conn objects in use: " + std::to_string(pool_->in_use()) + ";";
+  if (table_->size() != 0) out += " conns in table: " + std::to_string(table_->size()) + ";";
+  for (std::size_t i = 0; i < sa_pools_.size(); ++i) {
+    const sa_pool_stats s = sa_pools_[i]->stats();
+    if (s.used != 0 || s.free != s.capacity)
+      out += " LIP " + sa_pools_[i]->lip().to_string() + ": " + std::to_string(s.used) + " ports in use;";
+  }
+  return out;
+}
+
+void worker::drop(rte_mbuf* m, lb_drop why) {
+  stats_.drops[static_cast<std::size_t>(why)].add();
+  rte_pktmbuf_free(m);
+}
+
+void worker::drop(rte_mbuf* m, drop_reason why) {
+  stats_.parse_drops[static_cast<std::size_t>(why)].add();
+  rte_pktmbuf_free(m);
+}
+
+}  // namespace fnat::lb

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// fnat_lb's dataplane: what one worker lcore does with the packets of its rx queues.
+//
+// ## One packet's way (run to completion, DESIGN.md)
+//   rx_burst(port, queue of this worker) on every port, then the worker's redirect ring
+//   -> parse (fnat::dpdk::parse); malformed -> counted drop (fnat::drop_reason)
+//   -> ARP / neighbour discovery / echo for one of our addresses -> answered in the same mbuf
+//   -> to a LIP and owned by another worker (port plan class, or the RETA in RSS mode)
+//        -> redirect ring of the owner (never twice: a redirected packet is never redirected again)
+//   -> conn table, bulk lookup of the burst's tuples
+//        hit inbound   -> rewrite to LIP:lport -> RS:rport, follow TCP state, refresh the timer
+//        hit outbound  -> rewrite to VIP:vport -> client:cport
+//        miss, to a service (VIP:vport:proto), TCP SYN or any UDP
+//                      -> scheduler picks a real server -> sa_pool rotation fetches LIP:lport
+//                      -> conn from the object pool, inserted under both tuples, timer armed
+//                      -> rewrite as inbound
+//        otherwise     -> counted drop (lb_drop)
+//   -> next hop (conn's cached route) -> neighbour cache (held while it resolves) -> tx buffer
+//   timer tick: expired conns give their lport back to the sa_pool and their object to the pool.
+//
+// ## What is shared and what is not
+// `lb_shared` is built on the main lcore before the workers start and is read-only afterwards (its
+// rings are multi-producer): ports, services, the port plan, the lookup maps, the redirect rings and
+// the neighbour broadcast rings. Everything a worker writes is its own: conn table, conn objects,
+// timer wheel, sa_pools, schedulers, neighbour cache, tx buffers and counters. No lock anywhere.
+//
+// Neighbours: ARP and ND answers reach one worker only (they have no ports to steer by), so the
+// worker that learns a neighbour passes (address, MAC) to every other worker over a small ring.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <fnat/core/conn_state.hpp>
+#include <fnat/core/conn_table.hpp>
+#include <fnat/core/neighbour.hpp>
+#include <fnat/core/object_pool.hpp>
+#include <fnat/core/packet.hpp>
+#include <fnat/core/port_plan.hpp>
+#include <fnat/core/rss_ports.hpp>
+#include <fnat/core/sa_pool.hpp>
+#include <fnat/core/scheduler.hpp>
+#include <fnat/core/timer_wheel.hpp>
+#include <fnat/core/toeplitz.hpp>
+#include <fnat/dpdk/memory.hpp>
+#include <fnat/dpdk/packet.hpp>
+#include <fnat/dpdk/redirect.hpp>
+
+#include "fnat_lb/config.hpp"
+#include "fnat_lb/flat_map.hpp"
+#include "fnat_lb/stats.hpp"
+
+namespace fnat::lb {
+
+/// How replies reach their owner on one port (chosen at start, see balancer.hpp).
+enum class port_steering : std::uint8_t {
+  none,      ///< the port holds no LIP: nothing to steer (client side)
+  flow,      ///< rte_flow rules per lcore class
+  rss,       ///< RSS-aware local ports over the RETA we programmed
+  redirect,  ///< software hand-off to the owner lcore
+};
+[[nodiscard]] std::string_view to_string(port_steering s) noexcept;
+
+/// Where to send: a port (index in lb_config::ports) and the neighbour to resolve there.
+struct egress {
+  inet_addr next_hop{};
+  std::uint16_t port = 0;
+};
+
+/// A FullNAT connection. Both tuples live in the conn_hooks (inbound: client -> VIP, outbound:
+/// RS -> LIP:lport), so the rewrite of one direction is the other direction's tuple reversed.
+struct alignas(64) lb_conn : conn_hooks<inet_tuple>, timer_entry {
+  egress to_client;
+  egress to_rs;
+  std::uint16_t service = 0;
+  std::uint16_t rs = 0;
+  std::uint8_t proto = 0;
+  std::uint8_t state = 0;  ///< tcp_state or udp_state
+
+  [[nodiscard]] const inet_tuple& in() const noexcept { return tuple(direction::inbound); }
+  [[nodiscard]] const inet_tuple& out() const noexcept { return tuple(direction::outbound); }
+  [[nodiscard]] inet_addr lip() const noexcept { return out().daddr; }
+  [[nodiscard]] std::uint16_t lport() const noexcept { return ntoh16(out().dport); }
+  [[nodiscard]] endpoint real_server() const noexcept { return endpoint{out().saddr, ntoh16(out().sport)}; }
+};
+
+/// The sa_pool policy of a LIP: DPVS-style buckets over the lcore's port classes (flow and redirect
+/// modes) or RSS-aware buckets (RSS mode), chosen per port at start.
+class lb_pool_policy {
+ public:
+  explicit lb_pool_policy(hashed_buckets p) : p_(std::move(p)) {}
+  explicit lb_pool_policy(rss_buckets p) : p_(std::move(p)) {}
+
+  [[nodiscard]] std::size_t bucket_count() const noexcept {
+    return std::visit([](const auto& p) { return p.bucket_count(); }, p_);
+  }
+  [[nodiscard]] std::size_t bucket_of(const inet_addr& lip, const endpoint& dest) const noexcept {
+    return std::visit([&](const auto& p) { return p.bucket_of(lip, dest); }, p_);
+  }
+  [[nodiscard]] bool admits(std::size_t b, std::uint16_t port) const noexcept {
+    return std::visit([&](const auto& p) { return p.admits(b, port); }, p_);
+  }
+  [[nodiscard]] std::uint32_t dense_size() const noexcept {
+    return std::visit([](const auto& p) { return p.dense_size(); }, p_);
+  }
+  [[nodiscard]] std::uint32_t dense_index(std::uint16_t port) const noexcept {
+    return std::visit([&](const auto& p) { return p.dense_index(port); }, p_);
+  }
+  template <class F>
+  void for_each_port(std::size_t b, F&& f) const {
+    std::visit([&](const auto& p) { p.for_each_port(b, f); }, p_);
+  }
+  [[nodiscard]] std::uint32_t port_count(std::size_t b) const noexcept {
+    return std::visit([&](const auto& p) { return p.port_count(b); }, p_);
+  }
+
+ private:
+  std::variant<hashed_buckets, rss_buckets> p_;
+};
+static_assert(sa_pool_policy<lb_pool_policy>);
+
+using lb_sa_pool = sa_pool<lb_pool_policy, dpdk::rte_allocator<std::byte>>;
+using lb_rotation = sa_pool_rotation<lb_pool_policy, dpdk::rte_allocator<std::byte>>;
+
+/// The clock of the timer wheel and the neighbour cache: the TSC.
+struct tsc_clock {
+  [[nodiscard]] std::uint64_t now() const noexcept;
+  [[nodiscard]] std::uint64_t frequency() const noexcept;
+};
+
+using lb_table = conn_table<lb_conn, conn_hooks_base<lb_conn>, tuple_hash, dpdk::rte_allocator<std::byte>>;
+using lb_conn_pool = object_pool<lb_conn, dpdk::rte_allocator<std::byte>>;
+using lb_wheel = timer_wheel<lb_conn, timer_in_base<lb_conn>, tsc_clock>;
+using lb_neighbours = neighbour_cache<rte_mbuf*>;
+
+/// A port as the dataplane sees it.
+struct lb_port {
+  std::uint16_t port_id = 0;
+  std::string name;
+  mac_addr mac{};
+  checksum_offload offload{};
+  port_steering steering = port_steering::none;
+  std::string steering_reason;
+  /// Our addresses for ARP/ND sources on this port (first interface address of each family).
+  std::optional<ipv4_addr> src4;
+  std::optional<ipv6_addr> src6;
+  /// Addresses we answer ARP, ND and echo for on this port.
+  flat_map<inet_addr, std::uint8_t> local;
+  /// RSS mode: the key and RETA as programmed, to find the owner of a stray reply.
+  std::shared_ptr<const toeplitz> rss_hash;
+  std::vector<std::uint16_t> reta;
+};
+
+/// A real server of a service, with its route.
+struct lb_real_server {
+  endpoint addr;
+  egress to;
+};
+
+/// A service as the dataplane sees it.
+struct lb_service {
+  std::string name;
+  endpoint vip;
+  std::uint8_t proto = ipproto::tcp;
+  std::vector<lb_real_server> rss;
+  std::vector<std::uint16_t> lips;  ///< indices into lb_shared::lips
+  scheduler_config sched;
+  std::vector<sched_backend> backends;
+};
+
+/// A LIP and the port it lives on.
+struct lb_lip {
+  inet_addr addr;
+  std::uint16_t port = 0;
+};
+
+/// The key of the service map: VIP, vport (network order) and protocol.
+struct service_key {
+  inet_addr vip;
+  std::uint16_t vport = 0;
+  std::uint8_t proto = 0;
+  std::uint8_t pad = 0;
+};
+static_assert(std::has_unique_object_representations_v<service_key>);
+
+/// (address, MAC) a worker learned, for the others.
+struct neigh_update {
+  inet_addr addr;
+  mac_addr mac;
+  std::uint8_t pad[10] = {};
+};
+static_assert(sizeof(neigh_update) == 32);
+
+/// Sends a burst on (port id, queue); returns how many the queue took. The default is
+/// rte_eth_tx_burst; the pipeline benchmark substitutes a sink.
+using tx_function = std::uint16_t (*)(void* ctx, std::uint16_t port_id, std::uint16_t queue, rte_mbuf** pkts,
+                                      std::uint16_t n);
+
+/// Everything the workers share, read-only while they run (see the file comment).
+struct lb_shared {
+  const lb_config* cfg = nullptr;
+  std::optional<port_plan> plan;
+  std::vector<lb_port> ports;
+  std::vector<lb_service> services;
+  std::vector<lb_lip> lips;
+  flat_map<service_key, std::uint16_t> service_map;
+  flat_map<inet_addr, std::uint16_t> lip_map;  ///< LIP -> index into lips
+  std::array<std::uint16_t, RTE_MAX_ETHPORTS> port_index_of_id{};
+  std::optional<dpdk::redirect> redirect;
+  std::vector<rte_ring*> neigh_rings;  ///< one per worker, multi-producer
+  rte_mempool* mbufs = nullptr;
+  tx_function tx = nullptr;
+  void* tx_ctx = nullptr;
+  std::uint16_t burst = 32;
+  std::atomic<bool> stop{false};
+};
+
+/// Per-LIP pool gauges of one worker (telemetry's /fnat/sapool).
+struct lip_gauges {
+  counter used, free, misses;
+};
+
+/// One worker lcore (see the file comment). Built on the main lcore, run on its own lcore.
+class worker {
+ public:
+  /// Builds worker `index` (plan order; it polls rx queue `index` of every port). Allocates its
+  /// table, pools and caches on `socket`. Errors: those of the components, with their messages.
+  [[nodiscard]] static result<std::unique_ptr<worker>> make(lb_shared& shared, std::size_t index, int socket);
+  ~worker();
+
+  /// The loop: poll, process, expire, until shared.stop. Then flushes and returns.
+  void run();
+  /// One round of the loop; returns the packets received (rx + redirect ring).
+  unsigned poll_once();
+  /// Processes a burst received on port index `port` (lb_config::ports order). Takes ownership of the
+  /// mbufs. `redirected`: the burst came from this worker's redirect ring.
+  void process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, bool redirected = false);
+  /// Sends what the tx buffers hold.
+  void flush();
+  /// Runs the timer for `now` (TSC); returns the conns expired.
+  std::size_t expire(std::uint64_t now);
+  /// Expires every conn and returns every held packet (shutdown). Afterwards the pools are whole.
+  void drain_all();
+  /// Publishes the gauges (conns, ports) into stats().
+  void publish();
+
+  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  [[nodiscard]] const worker_stats& stats() const noexcept { return stats_; }
+  [[nodiscard]] worker_stats& stats() noexcept { return stats_; }
+  [[nodiscard]] std::span<const lip_gauges> lip_stats() const noexcept { return {lip_gauges_.get(), lips_}; }
+  /// Conns created per (service, real server), for /fnat/services.
+  [[nodiscard]] const counter& rs_conns(std::size_t service, std::size_t rs) const noexcept {
+    return rs_conns_[rs_base_[service] + rs];
+  }
+  /// Checks (owner lcore only, or after run() returned) that every sa_pool is whole and no conn
+  /// object is in use; returns a description of what is not.
+  [[nodiscard]] std::string leak_report() const;
+  [[nodiscard]] const lb_table& table() const noexcept { return *table_; }
+
+ private:
+  struct tx_buffer {
+    std::uint16_t count = 0;
+    std::array<rte_mbuf*, 64> pkts{};
+  };
+
+  worker(lb_shared& shared, std::size_t index);
+
+  void handle_arp(std::uint16_t port, rte_mbuf* m, const packet_info& info);
+  void handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info);
+  void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);
+  void handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
+  void forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e);
+  void send(rte_mbuf* m, const egress& e);
+  void send_l2(rte_mbuf* m, std::uint16_t port, const mac_addr& dst);
+  void solicit(std::uint16_t port, const inet_addr& target, std::optional<mac_addr> unicast);
+  void learn(const inet_addr& addr, const mac_addr& mac, bool broadcast);
+  void drain_neighbour_ring();
+  void tx(std::uint16_t port, rte_mbuf* m);
+  void drop(rte_mbuf* m, lb_drop why);
+  void drop(rte_mbuf* m, drop_reason why);
+  void on_expire(lb_conn& c);
+  [[nodiscard]] std::size_t owner_of_reply(const lb_port& port, const packet_info& info) const noexcept;
+  [[nodiscard]] std::uint64_t ticks_of(tcp_state s) const noexcept { return tcp_ticks_[static_cast<std::size_t>(s)]; }
+  [[nodiscard]] std::uint64_t ticks_of(udp_state s) const noexcept { return udp_ticks_[static_cast<std::size_t>(s)]; }
+
+  lb_shared& sh_;
+  std::size_t index_;
+  std::uint16_t queue_;
+  std::uint64_t now_ = 0;
+  std::uint64_t next_publish_ = 0;
+  std::uint64_t next_neigh_expire_ = 0;
+  unsigned idle_rounds_ = 0;
+
+  // Declared before the table and the wheel: they unlink conns on destruction.
+  std::optional<lb_conn_pool> pool_;
+  std::optional<lb_table> table_;
+  std::optional<lb_wheel> wheel_;
+  std::optional<lb_neighbours> neigh_;
+  std::vector<std::unique_ptr<lb_sa_pool>> sa_pools_;  // per LIP (lb_shared::lips order)
+  std::vector<lb_rotation> rotations_;                 // per service
+  std::vector<any_scheduler> schedulers_;              // per service
+  std::vector<tx_buffer> tx_;                          // per port
+  std::array<std::uint64_t, tcp_state_count> tcp_ticks_{};
+  std::array<std::uint64_t, 2> udp_ticks_{};
+  std::size_t lips_ = 0;
+  std::unique_ptr<lip_gauges[]> lip_gauges_;
+  std::vector<std::size_t> rs_base_;
+  std::unique_ptr<counter[]> rs_conns_;
+  worker_stats stats_;
+};
+
+}  // namespace fnat::lb
