@@ -37,6 +37,15 @@ void write_l2(rte_mbuf* m, const mac_addr& dst, const mac_addr& src) noexcept {
   std::memcpy(p + 6, src.bytes.data(), 6);
 }
 
+// True when `a` is on a connected network of port `port`. Neighbours are learned only from the port
+// that reaches them: an ARP or ND message that claims an address of another port's network would
+// otherwise point that address at the sender's MAC (a client poisoning a real server's entry takes
+// the service down).
+bool on_link(const lb_config& cfg, const inet_addr& a, std::uint16_t port) noexcept {
+  const next_hop nh = cfg.routes.lookup(a);
+  return nh && nh.connected && nh.port == port;
+}
+
 }  // namespace
 
 worker::worker(lb_shared& shared, std::size_t index)
@@ -196,6 +205,7 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
   const lb_port& lp = sh_.ports[port];
   packet_info info[64];
   inet_tuple keys[64];
+  std::uint32_t hashes[64];
   rte_mbuf* fwd[64];
   std::uint16_t fwd_info[64];
   unsigned k = 0;
@@ -230,13 +240,16 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
       }
     }
     keys[k] = pi.tuple;
+    // The bucket's miss starts now and resolves while the rest of the burst is parsed.
+    hashes[k] = table_->hash_of(pi.tuple);
+    table_->prefetch(hashes[k]);
     fwd[k] = m;
     fwd_info[k] = i;
     ++k;
   }
   if (k == 0) return;
   lb_table::hit hits[64];
-  table_->find_bulk(keys, k, hits);
+  table_->find_bulk_with_hash({keys, k}, hashes, hits);
   for (unsigned j = 0; j < k; ++j) {
     packet_info& pi = info[fwd_info[j]];
     if (hits[j])
@@ -402,7 +415,7 @@ void worker::handle_arp(std::uint16_t port, rte_mbuf* m, const packet_info& info
   const arp_message a = parse_arp({rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m)}, info);
   const bool for_us = lp.local.find(inet_addr(a.tpa)) != nullptr;
   // Learn the sender when it talks to us (request or reply) or refresh it when we know it already.
-  if (a.spa.be != 0) {
+  if (a.spa.be != 0 && on_link(*sh_.cfg, inet_addr(a.spa), port)) {
     if (for_us)
       learn(inet_addr(a.spa), a.sha, true);
     else
@@ -432,7 +445,7 @@ void worker::handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info) {
       return;
     }
     if (nd.type == icmp6_type::neighbour_solicitation) {
-      if (nd.has_lladdr && !info.tuple.saddr.is_unspecified()) learn(info.tuple.saddr, nd.lladdr, lp.local.find(inet_addr(nd.target)) != nullptr);
+      if (nd.has_lladdr && !info.tuple.saddr.is_unspecified() && on_link(*sh_.cfg, info.tuple.saddr, port)) learn(info.tuple.saddr, nd.lladdr, lp.local.find(inet_addr(nd.target)) != nullptr);
       if (lp.local.find(inet_addr(nd.target)) == nullptr) {
         drop(m, lb_drop::not_for_us);
         return;
@@ -445,7 +458,7 @@ void worker::handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info) {
       }
       return;
     }
-    if (nd.has_lladdr) learn(inet_addr(nd.target), nd.lladdr, true);
+    if (nd.has_lladdr && on_link(*sh_.cfg, inet_addr(nd.target), port)) learn(inet_addr(nd.target), nd.lladdr, true);
     rte_pktmbuf_free(m);
     return;
   }
@@ -520,6 +533,14 @@ void worker::on_expire(lb_conn& c) {
   (void)rotations_[c.service].release(c.lip(), c.real_server(), c.lport());
   (void)pool_->deallocate(&c);
   stats_.conns_expired.add();
+}
+
+bool worker::remove_conn(const inet_tuple& key) noexcept {
+  const auto h = table_->find(key);
+  if (!h) return false;
+  wheel_->cancel(*h.conn);
+  on_expire(*h.conn);
+  return true;
 }
 
 void worker::drain_all() {

@@ -251,6 +251,9 @@ class worker {
   std::size_t expire(std::uint64_t now);
   /// Expires every conn and returns every held packet (shutdown). Afterwards the pools are whole.
   void drain_all();
+  /// Removes the conn one of whose tuples is `key` as if it had expired (port back to its sa_pool,
+  /// object back to the pool). Returns false when there is none. Owner lcore only.
+  bool remove_conn(const inet_tuple& key) noexcept;
   /// Publishes the gauges (conns, ports) into stats().
   void publish();
 

@@ -27,8 +27,8 @@
 
 namespace fnat::test {
 
-/// What make_frame builds: Ethernet / IPv4 or IPv6 (by the family of src) / TCP or UDP, ports host order.
-struct frame_spec {
+/// What make_frame builds (a bare frame for steering tests; packet_frames.hpp builds full ones): Ethernet / IPv4 or IPv6 (by the family of src) / TCP or UDP, ports host order.
+struct tuple_frame_spec {
   std::uint8_t proto = ipproto::tcp;
   inet_addr src{};
   std::uint16_t sport = 0;
@@ -38,7 +38,7 @@ struct frame_spec {
 };
 
 /// The frame's bytes (no payload, checksums zero: the model does not check them).
-inline std::vector<std::uint8_t> make_frame(const frame_spec& s) {
+inline std::vector<std::uint8_t> make_frame(const tuple_frame_spec& s) {
   std::vector<std::uint8_t> f(14, 0);
   f[0] = 0x02;  // locally administered destination and source MACs
   f[6] = 0x02;

@@ -67,9 +67,12 @@
 // A DPDK loop receives 32 or 64 packets at a time. find_bulk runs the lookups in three passes so
 // that the cache misses of all the keys overlap instead of following one another:
 //   1. hash every key, compute its bucket address, prefetch the bucket;
-//   2. read every bucket head (now in cache), prefetch the first node of each non-empty chain;
+//   2. read every bucket head (now in cache), prefetch the conn of the first node of each
+//      non-empty chain (all its lines: the caller reads the conn next, so its misses overlap here);
 //   3. in rounds, compare one node of every chain still unresolved (stored hash, then key) and
-//      prefetch the next node of those that did not match.
+//      prefetch the conn of the next node of those that did not match.
+// A caller that knows keys before it looks them up (a parse loop over a burst) can call
+// prefetch(hash) per key as it goes, so stage 1's misses are already under way.
 // Per key that is two rounds of independent misses (bucket, node) instead of two dependent ones,
 // and the quarter of hits that are second in their chain (a/2 at a = 0.5) cost one more round
 // shared by all of them rather than one serial miss each. The price of chaining shows here: a
@@ -402,6 +405,11 @@ class conn_table {
     return r;
   }
 
+  /// Starts fetching the bucket of hash `h` (from hash_of) into the cache and returns at once: call it
+  /// as soon as a packet's key is known (e.g. while parsing the rest of a burst), then look the key up
+  /// with find_with_hash / find_bulk_with_hash once the bucket has had time to arrive. O(1), noexcept.
+  void prefetch(std::uint32_t h) const noexcept { __builtin_prefetch(buckets_ + (h & mask_), 0, 3); }
+
   /// True if `key` is in the table; not counted in the lookup statistics.
   [[nodiscard]] bool contains(const key_type& key) const noexcept {
     return const_cast<conn_table*>(this)->probe(key, hash_of(key)).conn != nullptr;
@@ -669,7 +677,7 @@ class conn_table {
       out[i] = hit{};
       cur[i] = buckets_[bi[i]].begin();
       if (cur[i] != buckets_[bi[i]].end()) {
-        prefetch_node(node_at(cur[i]));
+        prefetch_conn(node_at(cur[i]));
         pending |= std::uint64_t{1} << i;
       }
     }
@@ -686,7 +694,7 @@ class conn_table {
         } else if (++cur[i] == buckets_[bi[i]].end()) {
           pending &= ~bit;
         } else {
-          prefetch_node(node_at(cur[i]));
+          prefetch_conn(node_at(cur[i]));
         }
       }
     }
@@ -696,11 +704,15 @@ class conn_table {
     return found;
   }
 
-  // The node's 32 or 56 bytes: one line, or two when it straddles a line boundary.
-  static void prefetch_node(const node_type& nd) noexcept {
-    const auto* p = reinterpret_cast<const char*>(&nd);
-    __builtin_prefetch(p, 0, 3);
-    if ((reinterpret_cast<std::uintptr_t>(p) & 63) + sizeof(node_type) > 64) __builtin_prefetch(p + sizeof(node_type) - 1, 0, 3);
+  // Every line of the conn a candidate node belongs to, not only the node's: the caller of a bulk
+  // lookup reads the conn next (its other tuple, its state), so those misses overlap with the node's
+  // instead of following the whole lookup one packet at a time. A candidate that does not match (a/2
+  // of a node per hit at load factor a) costs the extra lines for nothing.
+  static void prefetch_conn(node_type& nd) noexcept {
+    const auto* first = reinterpret_cast<const char*>(&conn_of(nd));
+    const auto line = reinterpret_cast<std::uintptr_t>(first) & ~std::uintptr_t{63};
+    const auto end = reinterpret_cast<std::uintptr_t>(first) + sizeof(Conn);
+    for (std::uintptr_t p = line; p < end; p += 64) __builtin_prefetch(reinterpret_cast<const void*>(p), 0, 3);
   }
 
   [[no_unique_address]] Hash hash_;
