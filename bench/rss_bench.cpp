@@ -3,11 +3,20 @@
 //   toeplitz_hash/{fnat,fnat_table,rte_softrss,rte_thash_gfni}/{ipv4,ipv6}
 //       one Toeplitz hash of a 12- or 36-byte tuple; inputs in each impl's own form, prepared ahead
 //       (network-order bytes; CPU-order words for rte_softrss); all impls cross-checked first.
-//   rss_port_fetch/{fnat,rte_thash_adjust_tuple}/{ipv4,ipv6}/reta:512/lcores:{4,6}
-//       one local port whose reply lands on lcore 1's queue, for a random destination, then its
-//       release. fnat: sa_pool<rss_buckets> fetch + release. Peer: DPDK's predictable RSS,
-//       rte_thash_adjust_tuple on the lport bits with a checker callback (an in-use bitmap; always
-//       free here, so its best case: no second attempt) + marking and clearing the bit.
+//   rss_port_fetch/{fnat,rte_thash_adjust_tuple}/{ipv4,ipv6}/reta:512/fill:{round_robin,periodic}/
+//                  lcores:{4,6}/occupancy:{0,75}
+//       the fetch alone: one local port whose reply lands on lcore 1's queue, for a random
+//       destination (4096 cycled). Timed in stretches of 512 fetches (manual time: two steady_clock
+//       reads per stretch, identical for both impls); the stretch's ports are released between
+//       stretches, off the clock. Time is per stretch; ns_per_fetch and items_per_second are per fetch.
+//       fnat: sa_pool<rss_buckets>::fetch on a pool bound to its LIP. Peer: DPDK's predictable RSS,
+//       rte_thash_adjust_tuple on the lport bits (up to 128 attempts) with a checker callback over an
+//       in-use bitmap, then marking the port in use: the operation it replaces. Occupancy: that share
+//       of each fnat bucket's ports is held; for the peer, that share of the port range is marked in
+//       use, so its attempts get refused and it rehashes (fnat never retries). fill: the RETA,
+//       round robin over the 512 entries (DPVS) or reta_periodic (period 128 for 6 queues, 4 for 4).
+//   rss_port_fetch_release/<same impls and cases>
+//       one fetch and its release per iteration (the pair a connection costs over its life).
 //   redirect_handoff/{fnat,dpvs}/conns:64K/burst:{1,32}
 //       per packet: classify a reply that belongs to another lcore, put it on the owner's ring, and
 //       (same thread) dequeue it there. fnat: owner from the lport (port plan), batched MP enqueue.
@@ -31,6 +40,7 @@
 #include <array>
 #include <bit>
 #include <bitset>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -42,6 +52,7 @@
 
 #include "fnat/core/hash.hpp"
 #include "fnat/core/port_plan.hpp"
+#include "fnat/core/reta.hpp"
 #include "fnat/core/rss_ports.hpp"
 #include "fnat/core/sa_pool.hpp"
 #include "fnat/core/toeplitz.hpp"
@@ -167,10 +178,23 @@ void toeplitz_rte_thash_gfni(benchmark::State& state, std::size_t len) {
 #pragma GCC diagnostic pop
 #endif
 
-// ---- rss_port_fetch -------------------------------------------------------------------------------
+// ---- rss_port_fetch, rss_port_fetch_release ---------------------------------------------------------
+
+// Fetches per timed stretch in rss_port_fetch: the releases run between stretches, off the clock.
+// Each stretch is timed by two steady_clock reads (~20 ns together, 0.04 ns per fetch), the same
+// harness for both impls. 512 fetches move the peer's occupancy by at most 0.8 points.
+constexpr std::size_t fetch_batch = 512;
+constexpr std::size_t n_dests = 4096;
+
+struct fetch_case {
+  fnat::ip_family fam = fnat::ip_family::v4;
+  std::size_t rsize = 512;
+  std::size_t lcores = 4;
+  fnat::reta_fill fill = fnat::reta_fill::round_robin;
+  unsigned occupancy = 0;
+};
 
 struct fetch_setup {
-  fnat::ip_family fam;
   std::vector<std::uint16_t> reta;
   std::uint16_t queue = 1;
   fnat::inet_addr lip;
@@ -187,73 +211,137 @@ fnat::endpoint random_dest(fnat::ip_family fam, std::mt19937_64& rng) {
   return {a, static_cast<std::uint16_t>(1 + rng() % 65535)};
 }
 
-fetch_setup make_fetch_setup(fnat::ip_family fam, std::size_t rsize, std::size_t lcores) {
+// The RETA of the case (queues 0 .. lcores - 1, fnat's fills), the LIP and 4096 random destinations.
+fetch_setup make_fetch_setup(const fetch_case& c) {
   fetch_setup s;
-  s.fam = fam;
-  s.reta.resize(rsize);
-  for (std::size_t i = 0; i < rsize; ++i) s.reta[i] = static_cast<std::uint16_t>(i % lcores);
-  std::mt19937_64 rng(rsize * 131 + lcores);
-  const bool v4 = fam == fnat::ip_family::v4;
+  std::vector<std::uint16_t> queues(c.lcores);
+  for (std::size_t i = 0; i < c.lcores; ++i) queues[i] = static_cast<std::uint16_t>(i);
+  s.reta = c.fill == fnat::reta_fill::periodic ? *fnat::reta_periodic(queues, c.rsize)
+                                               : *fnat::reta_round_robin(queues, c.rsize);
+  std::mt19937_64 rng(c.rsize * 131 + c.lcores);
+  const bool v4 = c.fam == fnat::ip_family::v4;
   s.lip = v4 ? fnat::inet_addr(*fnat::ipv4_addr::parse("198.18.0.1")) : fnat::inet_addr(*fnat::ipv6_addr::parse("2001:2::1"));
-  for (std::size_t i = 0; i < 4096; ++i) s.dests.push_back(random_dest(fam, rng));
+  for (std::size_t i = 0; i < n_dests; ++i) s.dests.push_back(random_dest(c.fam, rng));
   return s;
 }
 
-void rss_fetch_fnat(benchmark::State& state, fnat::ip_family fam, std::size_t rsize, std::size_t lcores,
-                    unsigned occupancy) {
-  const fetch_setup s = make_fetch_setup(fam, rsize, lcores);
-  auto policy = fnat::rss_buckets::make({.family = fam, .key = key(), .reta = s.reta, .queue = s.queue});
-  if (!policy) return state.SkipWithError(policy.err().what().c_str());
-  auto pool = fnat::sa_pool<fnat::rss_buckets>::make(s.lip, policy->bound_to(s.lip));
-  if (!pool) return state.SkipWithError(pool.err().what().c_str());
+// fnat: sa_pool<rss_buckets> of lcore 1's queue on the LIP, checked against the bit-serial hash, with
+// `occupancy` percent of every bucket's ports fetched (for a destination of that bucket) and held.
+struct fnat_fetch_env {
+  fetch_setup s;
+  std::optional<fnat::rss_buckets> policy;
+  std::optional<fnat::sa_pool<fnat::rss_buckets>> pool;
+  std::vector<std::pair<fnat::endpoint, std::uint16_t>> held;
+};
+
+std::string make_fnat_env(const fetch_case& c, fnat_fetch_env& e) {
+  e.s = make_fetch_setup(c);
+  const fetch_setup& s = e.s;
+  auto policy = fnat::rss_buckets::make({.family = c.fam, .key = key(), .reta = s.reta, .queue = s.queue});
+  if (!policy) return policy.err().what();
+  e.policy = std::move(*policy);
+  auto pool = fnat::sa_pool<fnat::rss_buckets>::make(s.lip, e.policy->bound_to(s.lip));
+  if (!pool) return pool.err().what();
+  e.pool.emplace(std::move(*pool));
   // The invariant, with the bit-serial hash, before timing anything.
   for (std::size_t i = 0; i < 256; ++i) {
-    const auto r = pool->fetch(s.dests[i]);
     const auto& d = s.dests[i];
+    const auto r = e.pool->fetch(d);
     const std::uint32_t h =
-        fam == fnat::ip_family::v4
+        c.fam == fnat::ip_family::v4
             ? fnat::toeplitz_hash_reference(key(), fnat::rss_input_v4(d.addr.v4(), s.lip.v4(), fnat::hton16(d.port),
                                                                         fnat::hton16(r.port)))
             : fnat::toeplitz_hash_reference(key(), fnat::rss_input_v6(d.addr.v6(), s.lip.v6(), fnat::hton16(d.port),
                                                                         fnat::hton16(r.port)));
-    if (r.status != fnat::errc::ok || s.reta[h & (rsize - 1)] != s.queue)
-      return state.SkipWithError("a fetched port does not reach the lcore's queue");
-    (void)pool->release(d, r.port);
+    if (r.status != fnat::errc::ok || s.reta[h & (c.rsize - 1)] != s.queue)
+      return "a fetched port does not reach the lcore's queue";
+    (void)e.pool->release(d, r.port);
   }
-  // Occupancy: every bucket holds that share of its ports (fetched for a destination of the bucket).
-  std::vector<std::pair<fnat::endpoint, std::uint16_t>> held;
-  if (occupancy != 0) {
-    std::vector<std::optional<fnat::endpoint>> rep_of(pool->bucket_count());
+  if (c.occupancy != 0) {
+    std::vector<std::optional<fnat::endpoint>> rep_of(e.pool->bucket_count());
     std::size_t found = 0;
     std::mt19937_64 rng(77);
     while (found < rep_of.size()) {
-      const fnat::endpoint d = random_dest(fam, rng);
-      auto& slot = rep_of[pool->bucket_of(d)];
+      const fnat::endpoint d = random_dest(c.fam, rng);
+      auto& slot = rep_of[e.pool->bucket_of(d)];
       if (!slot) {
         slot = d;
         ++found;
       }
     }
     for (std::size_t b = 0; b < rep_of.size(); ++b) {
-      const std::uint32_t hold = policy->port_count(b) * occupancy / 100;
-      for (std::uint32_t k = 0; k < hold; ++k) held.emplace_back(*rep_of[b], pool->fetch(*rep_of[b]).port);
+      const std::uint32_t hold = e.policy->port_count(b) * c.occupancy / 100;
+      for (std::uint32_t k = 0; k < hold; ++k) e.held.emplace_back(*rep_of[b], e.pool->fetch(*rep_of[b]).port);
     }
   }
-  state.SetLabel("buckets:" + std::to_string(policy->bucket_count()) + " pool_KiB:" +
-                 std::to_string(pool->memory_bytes() / 1024));
+  return {};
+}
+
+std::string fnat_label(const fnat_fetch_env& e) {
+  return "buckets:" + std::to_string(e.policy->bucket_count()) + " pool_KiB:" +
+         std::to_string(e.pool->memory_bytes() / 1024);
+}
+
+// rss_port_fetch: batches of fetch_batch fetches timed (manual time), released off the clock.
+void rss_fetch_fnat(benchmark::State& state, fetch_case c) {
+  auto e = std::make_unique<fnat_fetch_env>();
+  if (auto why = make_fnat_env(c, *e); !why.empty()) return state.SkipWithError(why.c_str());
+  state.SetLabel(fnat_label(*e));
+  auto& pool = *e->pool;
+  const fnat::endpoint* dests = e->s.dests.data();
+  std::array<std::uint16_t, fetch_batch> got{};
+  std::size_t i = 0;
+  std::uint64_t failed = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t k = 0; k < fetch_batch; ++k) {
+      const auto r = pool.fetch(dests[(i + k) & (n_dests - 1)]);
+      got[k] = r.port;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(t1 - t0).count();
+    state.SetIterationTime(dt);
+    seconds += dt;
+    for (std::size_t k = 0; k < fetch_batch; ++k) {
+      if (got[k] == 0) {
+        ++failed;
+        continue;
+      }
+      (void)pool.release(dests[(i + k) & (n_dests - 1)], got[k]);
+    }
+    i += fetch_batch;
+  }
+  const auto fetches = static_cast<double>(state.iterations()) * fetch_batch;
+  state.counters["failed"] = benchmark::Counter(static_cast<double>(failed) / fetches);
+  state.counters["ns_per_fetch"] = benchmark::Counter(seconds * 1e9 / fetches);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * fetch_batch));
+}
+
+// rss_port_fetch_release: one fetch and its release per iteration.
+void rss_fetch_release_fnat(benchmark::State& state, fetch_case c) {
+  auto e = std::make_unique<fnat_fetch_env>();
+  if (auto why = make_fnat_env(c, *e); !why.empty()) return state.SkipWithError(why.c_str());
+  state.SetLabel(fnat_label(*e));
+  auto& pool = *e->pool;
+  const fnat::endpoint* dests = e->s.dests.data();
   std::size_t i = 0;
   std::uint32_t acc = 0;
   for (auto _ : state) {
-    const fnat::endpoint& d = s.dests[i];
-    const auto r = pool->fetch(d);
+    const fnat::endpoint& d = dests[i];
+    const auto r = pool.fetch(d);
     acc += r.port;
-    (void)pool->release(d, r.port);
-    i = (i + 1) & 4095;
+    (void)pool.release(d, r.port);
+    i = (i + 1) & (n_dests - 1);
   }
   benchmark::DoNotOptimize(std::as_const(acc));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
+// DPDK's predictable RSS: rte_thash_adjust_tuple on the lport bits with a checker callback over an
+// in-use bitmap (occupancy: that share of the ports is in use, towards this destination as far as
+// the checker can tell, so an adjusted tuple may be refused and the next attempt rehashes), then the
+// chosen port is marked in use; its release clears the bit.
 struct thash_check_data {
   std::bitset<65536> in_use;
   std::size_t lport_off = 0;
@@ -265,27 +353,34 @@ int thash_check(void* userdata, std::uint8_t* tuple) {
   return lport >= 1025 && !c->in_use.test(lport) ? 1 : 0;
 }
 
-void rss_fetch_rte_thash(benchmark::State& state, fnat::ip_family fam, std::size_t rsize, std::size_t lcores,
-                         unsigned occupancy) {
-  const fetch_setup s = make_fetch_setup(fam, rsize, lcores);
-  const bool v4 = fam == fnat::ip_family::v4;
-  const std::size_t len = v4 ? fnat::rss_input_v4_len : fnat::rss_input_v6_len;
-  const std::size_t off = v4 ? fnat::rss_input_v4_dport : fnat::rss_input_v6_dport;
+struct thash_env {
+  fetch_setup s;
+  std::unique_ptr<rte_thash_ctx, void (*)(rte_thash_ctx*)> ctx{nullptr, rte_thash_free_ctx};
+  rte_thash_subtuple_helper* helper = nullptr;
+  std::size_t len = 0, off = 0;
+  std::vector<std::uint32_t> mine;  // RETA indices of the queue
+  std::vector<std::array<std::uint8_t, 36>> tuples;
+  std::unique_ptr<thash_check_data> check;
+};
+
+std::string make_thash_env(const fetch_case& c, thash_env& e) {
+  e.s = make_fetch_setup(c);
+  const fetch_setup& s = e.s;
+  const bool v4 = c.fam == fnat::ip_family::v4;
+  e.len = v4 ? fnat::rss_input_v4_len : fnat::rss_input_v6_len;
+  e.off = v4 ? fnat::rss_input_v4_dport : fnat::rss_input_v6_dport;
   static int instance = 0;
   const std::string name = "fnat_bench_thash_" + std::to_string(instance++);
   auto k = key();  // the context rewrites its copy of the key: that is the key the NIC must get
-  rte_thash_ctx* ctx = rte_thash_init_ctx(name.c_str(), static_cast<std::uint32_t>(k.size()),
-                                          static_cast<std::uint32_t>(std::countr_zero(rsize)), k.data(), 0);
-  if (ctx == nullptr) return state.SkipWithError(("rte_thash_init_ctx: " + std::string(rte_strerror(rte_errno))).c_str());
-  std::unique_ptr<rte_thash_ctx, void (*)(rte_thash_ctx*)> guard(ctx, rte_thash_free_ctx);
-  if (rte_thash_add_helper(ctx, "lport", 16, static_cast<std::uint32_t>(8 * off)) != 0)
-    return state.SkipWithError("rte_thash_add_helper failed");
-  rte_thash_subtuple_helper* helper = rte_thash_get_helper(ctx, "lport");
-  const std::uint8_t* nic_key = rte_thash_get_key(ctx);
-  std::vector<std::uint32_t> mine;  // RETA indices of the queue
-  for (std::uint32_t i = 0; i < rsize; ++i)
-    if (s.reta[i] == s.queue) mine.push_back(i);
-  std::vector<std::array<std::uint8_t, 36>> tuples;
+  e.ctx.reset(rte_thash_init_ctx(name.c_str(), static_cast<std::uint32_t>(k.size()),
+                                 static_cast<std::uint32_t>(std::countr_zero(c.rsize)), k.data(), 0));
+  if (!e.ctx) return "rte_thash_init_ctx: " + std::string(rte_strerror(rte_errno));
+  if (rte_thash_add_helper(e.ctx.get(), "lport", 16, static_cast<std::uint32_t>(8 * e.off)) != 0)
+    return "rte_thash_add_helper failed";
+  e.helper = rte_thash_get_helper(e.ctx.get(), "lport");
+  const std::uint8_t* nic_key = rte_thash_get_key(e.ctx.get());
+  for (std::uint32_t i = 0; i < c.rsize; ++i)
+    if (s.reta[i] == s.queue) e.mine.push_back(i);
   std::mt19937_64 rng(5);
   for (const auto& d : s.dests) {
     std::array<std::uint8_t, 36> t{};
@@ -297,36 +392,78 @@ void rss_fetch_rte_thash(benchmark::State& state, fnat::ip_family fam, std::size
       const auto b = fnat::rss_input_v6(d.addr.v6(), s.lip.v6(), fnat::hton16(d.port), fnat::hton16(lport));
       std::copy(b.begin(), b.end(), t.begin());
     }
-    tuples.push_back(t);
+    e.tuples.push_back(t);
   }
-  auto check = std::make_unique<thash_check_data>();
-  check->lport_off = off;
+  e.check = std::make_unique<thash_check_data>();
+  e.check->lport_off = e.off;
   // DPDK's answer lands where asked, with the key it rewrote.
   for (std::size_t i = 0; i < 256; ++i) {
-    std::array<std::uint8_t, 36> t = tuples[i];
-    const std::uint32_t want = mine[i % mine.size()];
-    if (rte_thash_adjust_tuple(ctx, helper, t.data(), static_cast<unsigned>(len), want, 8, thash_check, check.get()) != 0)
-      return state.SkipWithError("rte_thash_adjust_tuple failed");
-    const std::uint32_t h = fnat::toeplitz_hash_reference(std::span(nic_key, k.size()), std::span(t.data(), len));
-    if ((h & (rsize - 1)) != want || s.reta[h & (rsize - 1)] != s.queue)
-      return state.SkipWithError("rte_thash_adjust_tuple's tuple does not reach the queue");
+    std::array<std::uint8_t, 36> t = e.tuples[i];
+    const std::uint32_t want = e.mine[i % e.mine.size()];
+    if (rte_thash_adjust_tuple(e.ctx.get(), e.helper, t.data(), static_cast<unsigned>(e.len), want, 8, thash_check,
+                               e.check.get()) != 0)
+      return "rte_thash_adjust_tuple failed";
+    const std::uint32_t h = fnat::toeplitz_hash_reference(std::span(nic_key, k.size()), std::span(t.data(), e.len));
+    if ((h & (c.rsize - 1)) != want || s.reta[h & (c.rsize - 1)] != s.queue)
+      return "rte_thash_adjust_tuple's tuple does not reach the queue";
   }
-  // Occupancy: that share of the ports is in use (towards this destination, as far as the checker
-  // can tell), so an adjusted tuple may be refused and the next attempt rehashes.
   for (std::uint32_t p = 1025; p <= 65535; ++p)
-    if (rng() % 100 < occupancy) check->in_use.set(p);
+    if (rng() % 100 < c.occupancy) e.check->in_use.set(p);
+  return {};
+}
+
+// One fetch: the tuple (RS, LIP, rport, any lport) adjusted for a RETA index of the queue, up to 128
+// attempts, and the port marked in use. Returns the port, or 0 when every attempt was refused.
+inline std::uint16_t thash_fetch(thash_env& e, std::size_t i) noexcept {
+  std::array<std::uint8_t, 36> t = e.tuples[i & (n_dests - 1)];
+  const std::uint32_t want = e.mine[i % e.mine.size()];
+  if (rte_thash_adjust_tuple(e.ctx.get(), e.helper, t.data(), static_cast<unsigned>(e.len), want, 128, thash_check,
+                             e.check.get()) != 0)
+    return 0;
+  const std::uint16_t lport = static_cast<std::uint16_t>(t[e.off] << 8 | t[e.off + 1]);
+  e.check->in_use.set(lport);
+  return lport;
+}
+
+void rss_fetch_rte_thash(benchmark::State& state, fetch_case c) {
+  auto e = std::make_unique<thash_env>();
+  if (auto why = make_thash_env(c, *e); !why.empty()) return state.SkipWithError(why.c_str());
+  std::array<std::uint16_t, fetch_batch> got{};
+  std::size_t i = 0;
+  std::uint64_t failed = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t k = 0; k < fetch_batch; ++k) got[k] = thash_fetch(*e, i + k);
+    const auto t1 = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(t1 - t0).count();
+    state.SetIterationTime(dt);
+    seconds += dt;
+    for (std::size_t k = 0; k < fetch_batch; ++k) {
+      if (got[k] == 0)
+        ++failed;
+      else
+        e->check->in_use.reset(got[k]);
+    }
+    i += fetch_batch;
+  }
+  const auto fetches = static_cast<double>(state.iterations()) * fetch_batch;
+  state.counters["failed"] = benchmark::Counter(static_cast<double>(failed) / fetches);
+  state.counters["ns_per_fetch"] = benchmark::Counter(seconds * 1e9 / fetches);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * fetch_batch));
+}
+
+void rss_fetch_release_rte_thash(benchmark::State& state, fetch_case c) {
+  auto e = std::make_unique<thash_env>();
+  if (auto why = make_thash_env(c, *e); !why.empty()) return state.SkipWithError(why.c_str());
   std::size_t i = 0;
   std::uint32_t acc = 0;
   std::uint64_t failed = 0;
   for (auto _ : state) {
-    std::array<std::uint8_t, 36> t = tuples[i & 4095];
-    const std::uint32_t want = mine[i % mine.size()];
-    if (rte_thash_adjust_tuple(ctx, helper, t.data(), static_cast<unsigned>(len), want, 128, thash_check,
-                               check.get()) == 0) {
-      const std::uint16_t lport = static_cast<std::uint16_t>(t[off] << 8 | t[off + 1]);
-      check->in_use.set(lport);
+    const std::uint16_t lport = thash_fetch(*e, i);
+    if (lport != 0) {
       acc += lport;
-      check->in_use.reset(lport);
+      e->check->in_use.reset(lport);
     } else {
       ++failed;
     }
@@ -543,15 +680,20 @@ void redirect_dpvs(benchmark::State& state, unsigned burst) {
     benchmark::RegisterBenchmark(("toeplitz_hash/rte_thash_gfni/" + fam).c_str(), toeplitz_rte_thash_gfni, len);
   }
   for (fnat::ip_family fam : {fnat::ip_family::v4, fnat::ip_family::v6})
-    for (std::size_t lcores : {4u, 6u})
-      for (unsigned occupancy : {0u, 75u}) {
-        const std::string c = std::string(fnat::to_string(fam)) + "/reta:512/lcores:" + std::to_string(lcores) +
-                              "/occupancy:" + std::to_string(occupancy);
-        benchmark::RegisterBenchmark(("rss_port_fetch/fnat/" + c).c_str(), rss_fetch_fnat, fam, std::size_t{512},
-                                     lcores, occupancy);
-        benchmark::RegisterBenchmark(("rss_port_fetch/rte_thash_adjust_tuple/" + c).c_str(), rss_fetch_rte_thash, fam,
-                                     std::size_t{512}, lcores, occupancy);
-      }
+    for (fnat::reta_fill fill : {fnat::reta_fill::round_robin, fnat::reta_fill::periodic})
+      for (std::size_t lcores : {4u, 6u})
+        for (unsigned occupancy : {0u, 75u}) {
+          const fetch_case fc{.fam = fam, .rsize = 512, .lcores = lcores, .fill = fill, .occupancy = occupancy};
+          const std::string c = std::string(fnat::to_string(fam)) + "/reta:512/fill:" +
+                                std::string(fnat::to_string(fill)) + "/lcores:" + std::to_string(lcores) +
+                                "/occupancy:" + std::to_string(occupancy);
+          benchmark::RegisterBenchmark(("rss_port_fetch/fnat/" + c).c_str(), rss_fetch_fnat, fc)->UseManualTime();
+          benchmark::RegisterBenchmark(("rss_port_fetch/rte_thash_adjust_tuple/" + c).c_str(), rss_fetch_rte_thash, fc)
+              ->UseManualTime();
+          benchmark::RegisterBenchmark(("rss_port_fetch_release/fnat/" + c).c_str(), rss_fetch_release_fnat, fc);
+          benchmark::RegisterBenchmark(("rss_port_fetch_release/rte_thash_adjust_tuple/" + c).c_str(),
+                                       rss_fetch_release_rte_thash, fc);
+        }
   for (unsigned burst : {1u, 32u}) {
     const std::string c = "conns:64K/burst:" + std::to_string(burst);
     benchmark::RegisterBenchmark(("redirect_handoff/fnat/" + c).c_str(), redirect_fnat, burst);

@@ -100,7 +100,6 @@ class balancer {
   std::vector<std::uint16_t> started_ports_;
   std::string name_;
   bool running_ = false;
-  bool stopped_ = false;
 };
 
 // ---- templates ------------------------------------------------------------------------------------

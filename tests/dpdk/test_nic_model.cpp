@@ -236,8 +236,11 @@ TEST_CASE("the model's fast Toeplitz agrees with the bit-serial reference: every
       const inet src = random_addr(v6);
       const inet dst = to_rule ? addr("198.18.7.7") : random_addr(v6);
       const auto sport = static_cast<std::uint16_t>(rng()), dport = static_cast<std::uint16_t>(rng());
-      auto f = make_frame(
-          {.proto = udp ? fnat::ipproto::udp : fnat::ipproto::tcp, .src = src, .sport = sport, .dst = dst, .dport = dport});
+      auto f = make_frame({.proto = udp ? fnat::ipproto::udp : fnat::ipproto::tcp,
+                           .src = src,
+                           .sport = sport,
+                           .dst = dst,
+                           .dport = dport});
       const bool fragment = !v6 && i % 7 == 0;  // addresses only
       if (fragment) f[14 + 6] = 0x20;
       const auto s = model.steer(f);

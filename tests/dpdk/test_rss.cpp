@@ -2,6 +2,8 @@
 // RSS key and RETA programmer: round trips through a device policy (the NIC model), PMDs that lack or
 // mangle RSS, and real virtual devices.
 #include <fnat/core/reta.hpp>
+#include <fnat/core/rss_ports.hpp>
+#include <fnat/core/sa_pool.hpp>
 #include <fnat/dpdk/nic_model.hpp>
 #include <fnat/dpdk/rss.hpp>
 
@@ -9,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <random>
@@ -92,26 +95,58 @@ struct model_port {
 
 }  // namespace
 
-TEST_CASE("program_rss writes round-robin and weighted tables of 64, 128 and 512 entries and reads them back",
+TEST_CASE("program_rss writes periodic (default), round-robin and weighted tables of 64, 128 and 512 entries and "
+          "reads them back",
           "[rss]") {
   const std::vector<std::uint16_t> queues = {3, 1, 4, 9, 5, 2, 6};
   const std::vector<std::uint32_t> weights = {1, 2, 3, 4, 0, 7, 1};
   for (std::uint16_t size : {64, 128, 512}) {
     INFO("reta size " << size);
     model_port p(10, size);
+    // Default: periodic, 7 queues -> a 128-entry period (balance 16), capped at the table.
     auto st = fnat::dpdk::program_rss(p.ops(), 0, {.queues = queues});
     REQUIRE(st);
-    const auto rr = fnat::reta_round_robin(queues, size);
-    REQUIRE(rr);
-    REQUIRE(st->reta == *rr);
-    REQUIRE(std::vector<std::uint16_t>(p.model.reta().begin(), p.model.reta().end()) == *rr);
+    const auto per = fnat::reta_periodic(queues, size);
+    REQUIRE(per);
+    REQUIRE(st->reta == *per);
+    REQUIRE(st->reta_period == std::min<std::size_t>(size, 128));
+    REQUIRE(std::vector<std::uint16_t>(p.model.reta().begin(), p.model.reta().end()) == *per);
     auto back = fnat::dpdk::query_reta(p.ops(), 0);
     REQUIRE(back);
-    REQUIRE(*back == *rr);
+    REQUIRE(*back == *per);
     REQUIRE(p.faults.reta_updates == 1);                      // one call carries every group
     REQUIRE(st->key == std::vector<std::uint8_t>(40, 0x42));  // key kept and reported
+    // Up to the period, the periodic table is round robin; past it, it differs.
+    const auto rr = fnat::reta_round_robin(queues, size);
+    REQUIRE(rr);
+    REQUIRE((size <= 128) == (*per == *rr));
 
+    // DPVS's layout on request.
+    st = fnat::dpdk::program_rss(p.ops(), 0, {.queues = queues, .fill = fnat::reta_fill::round_robin});
+    REQUIRE(st);
+    REQUIRE(st->reta == *rr);
+    REQUIRE(st->reta_period == size);
+    back = fnat::dpdk::query_reta(p.ops(), 0);
+    REQUIRE(back);
+    REQUIRE(*back == *rr);
+
+    // An explicit period, and a balance target.
+    st = fnat::dpdk::program_rss(p.ops(), 0, {.queues = queues, .periodic = {.period_bits = 3}});
+    REQUIRE(st);
+    REQUIRE(st->reta_period == 8);
+    REQUIRE(st->reta == *fnat::reta_periodic(queues, size, {.period_bits = 3}));
+    st = fnat::dpdk::program_rss(p.ops(), 0, {.queues = queues, .periodic = {.balance = 2}});
+    REQUIRE(st);
+    REQUIRE(st->reta_period == 16);  // 7 x 2 = 14 -> 16
+
+    // Weighted: periodic by default, whole table with round_robin.
     st = fnat::dpdk::program_rss(p.ops(), 0, {.queues = queues, .weights = weights});
+    REQUIRE(st);
+    const auto wp = fnat::reta_periodic_weighted(queues, weights, size);
+    REQUIRE(wp);
+    REQUIRE(st->reta == *wp);
+    st = fnat::dpdk::program_rss(p.ops(), 0,
+                                 {.queues = queues, .weights = weights, .fill = fnat::reta_fill::round_robin});
     REQUIRE(st);
     const auto w = fnat::reta_weighted(queues, weights, size);
     REQUIRE(w);
@@ -135,6 +170,63 @@ TEST_CASE("program_rss writes round-robin and weighted tables of 64, 128 and 512
     REQUIRE(st);
     REQUIRE(st->reta[9] == 9);
     REQUIRE(st->reta[10] == 0);
+    // A period the table cannot take is refused before anything is written.
+    const int updates = p.faults.reta_updates;
+    auto bad = fnat::dpdk::program_rss(p.ops(), 0, {.queues = queues, .periodic = {.period_bits = 10}});
+    REQUIRE_FALSE(bad);
+    REQUIRE(bad.err().code() == errc::invalid_argument);
+    REQUIRE(contains(bad.err().message(), "port 0 (net_fake)"));
+    REQUIRE(contains(bad.err().message(), "longer than the"));
+    REQUIRE(p.faults.reta_updates == updates);
+  }
+}
+
+TEST_CASE("RSS-aware ports over the programmed default table: few buckets, and the model delivers every reply to "
+          "the lcore that fetched its port",
+          "[rss]") {
+  // program_rss with the default (periodic) fill on a 6-queue, 512-entry model port, then one
+  // rss_buckets sa_pool per queue: replies to the fetched ports, steered by the model (Toeplitz +
+  // RETA as a NIC would), reach the fetching lcore's queue.
+  for (const bool v6 : {false, true}) {
+    INFO((v6 ? "IPv6" : "IPv4"));
+    nic_model model = *nic_model::make({.rx_queues = 6, .reta_size = 512});
+    nic_model_ports ports;
+    REQUIRE(ports.attach(0, model, "net_fake"));
+    auto st = fnat::dpdk::program_rss(ports.ops(), 0,
+                                      {.key = rss_key_choice::microsoft, .rss_hf = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP});
+    REQUIRE(st);
+    REQUIRE(st->reta_period == 128);
+    const inet lip = v6 ? addr("2001:2::1") : addr("198.18.0.1");
+    std::mt19937_64 rng(v6 ? 6 : 4);
+    std::size_t wrong = 0;
+    for (std::uint16_t q = 0; q < 6; ++q) {
+      auto policy = fnat::rss_buckets::make({.family = v6 ? fnat::ip_family::v6 : fnat::ip_family::v4,
+                                             .key = st->key,
+                                             .reta = st->reta,
+                                             .queue = q});
+      REQUIRE(policy);
+      REQUIRE(policy->bucket_count() == 128);  // 512 with round robin
+      auto pool = fnat::sa_pool<fnat::rss_buckets>::make(lip, policy->bound_to(lip));
+      REQUIRE(pool);
+      for (int i = 0; i < 150; ++i) {
+        inet rs;
+        if (v6) {
+          fnat::ipv6_addr a = *fnat::ipv6_addr::parse("2001:2:0:1::");
+          for (std::size_t k = 8; k < 16; ++k) a.bytes[k] = static_cast<std::uint8_t>(rng());
+          rs = a;
+        } else {
+          rs = fnat::ipv4_addr::from_host(0xc6130000u | static_cast<std::uint32_t>(rng() & 0xffff));
+        }
+        const fnat::endpoint dest{rs, static_cast<std::uint16_t>(1 + rng() % 65535)};
+        const auto r = pool->fetch(dest);
+        REQUIRE(r.status == fnat::errc::ok);
+        const auto s = model.steer(fnat::test::make_frame(
+            {.proto = fnat::ipproto::tcp, .src = rs, .sport = dest.port, .dst = lip, .dport = r.port}));
+        REQUIRE(s.hashed);
+        wrong += s.queue != q ? 1 : 0;
+      }
+    }
+    REQUIRE(wrong == 0);
   }
 }
 

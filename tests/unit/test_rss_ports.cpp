@@ -2,6 +2,7 @@
 // RSS-aware ports: the invariant "every port handed out for a destination brings the reply back to
 // this lcore's queue", checked against the bit-serial reference hash and the RETA, over RETA sizes
 // 64/128/512, 1..16 lcores, IPv4 and IPv6; the bucket reduction; sa_pool integration; misuse errors.
+#include <fnat/core/reta.hpp>
 #include <fnat/core/rss_ports.hpp>
 #include <fnat/core/sa_pool.hpp>
 
@@ -268,19 +269,29 @@ TEST_CASE("buckets follow the index bits that decide the queue", "[rss_ports]") 
     CHECK(p->index_mask() == 0x100);
     check_index_mask(*p, reta, 2);
   }
-  SECTION("6 queues round robin over 512 entries: every bit, 512 buckets, a 64-entry period: 64") {
+  SECTION("6 queues round robin over 512 entries: every bit, 512 buckets; periodic fills: the period") {
     const auto q6 = queue_ids(6);
     const auto full = reta_round_robin(q6, 512);
     auto p = policy::make({.reta = full, .queue = q6[0]});
     REQUIRE(p);
     CHECK(p->bucket_count() == 512);
-    std::vector<std::uint16_t> periodic(512);
-    for (std::size_t i = 0; i < 512; ++i) periodic[i] = q6[(i % 64) % 6];
-    auto r = policy::make({.reta = periodic, .queue = q6[0]});
+    for (unsigned m : {6u, 7u}) {
+      auto periodic = fnat::reta_periodic(q6, 512, {.period_bits = m});
+      REQUIRE(periodic);
+      for (std::uint16_t q : q6) {
+        auto r = policy::make({.reta = *periodic, .queue = q});
+        REQUIRE(r);
+        CHECK(r->bucket_count() == (std::size_t{1} << m));  // every bit of the period decides, none above
+        CHECK(r->index_mask() == (1u << m) - 1);
+        CHECK(r->describe().find(std::to_string(r->bucket_count()) + " buckets") != std::string::npos);
+      }
+    }
+    // The default period for 6 queues is 128 entries (balance 16).
+    auto def = fnat::reta_periodic(q6, 512);
+    REQUIRE(def);
+    auto r = policy::make({.reta = *def, .queue = q6[5]});
     REQUIRE(r);
-    CHECK(r->bucket_count() <= 64);
-    CHECK((r->index_mask() & ~0x3fu) == 0);
-    CHECK(r->describe().find(std::to_string(r->bucket_count()) + " buckets") != std::string::npos);
+    CHECK(r->bucket_count() == 128);
     // The bucket cap: 512 buckets refused below it, with a message that says what to do.
     auto capped = policy::make({.reta = full, .queue = q6[0], .max_buckets = 256});
     REQUIRE_FALSE(capped);
@@ -418,4 +429,115 @@ TEST_CASE("bucket_of's byte tables equal pext of the full fixed hash", "[rss_por
       }
       REQUIRE(bad == 0);
     }
+}
+
+TEST_CASE("periodic RETAs: at most one bucket per period entry, and the invariant holds", "[rss_ports]") {
+  // reta_periodic's tables over queue counts that are not powers of two (and some that are), IPv4
+  // and IPv6, RETA 128 / 512 / 2048: each lcore's policy needs at most `period` buckets, its index
+  // bits lie inside the period, and every port it hands out reaches its queue.
+  std::mt19937_64 rng(606);
+  auto tz = fnat::toeplitz_table::make(rss_key_microsoft);
+  REQUIRE(tz);
+  struct shape {
+    ip_family fam;
+    std::size_t rsize;
+    std::size_t n;
+  };
+  for (const shape& sh : {shape{ip_family::v4, 512, 6}, shape{ip_family::v6, 512, 6}, shape{ip_family::v4, 2048, 3},
+                          shape{ip_family::v6, 128, 5}, shape{ip_family::v4, 512, 12}, shape{ip_family::v4, 512, 8},
+                          shape{ip_family::v6, 2048, 7}}) {
+    const auto q = queue_ids(sh.n);
+    const auto reta = fnat::reta_periodic(q, sh.rsize);
+    REQUIRE(reta);
+    const std::size_t period = fnat::reta_period(*reta);
+    INFO(fnat::to_string(sh.fam) << ", RETA " << sh.rsize << ", " << sh.n << " queues, period " << period);
+    REQUIRE(period == std::size_t{1} << *fnat::reta_period_bits(sh.n, sh.rsize));
+    std::vector<policy> lcores;
+    for (std::uint16_t qi : q) {
+      auto p = policy::make({.family = sh.fam, .reta = *reta, .queue = qi});
+      REQUIRE(p);
+      REQUIRE(p->bucket_count() <= period);
+      REQUIRE((p->index_mask() & ~static_cast<std::uint32_t>(period - 1)) == 0);
+      check_index_mask(*p, *reta, qi);
+      lcores.push_back(std::move(*p));
+    }
+    // One destination, every port: exactly one lcore admits it, the one the NIC picks.
+    const fnat::inet_addr lip = random_addr(sh.fam, rng, true);
+    const endpoint dest{random_addr(sh.fam, rng, false), static_cast<std::uint16_t>(rng())};
+    std::vector<std::size_t> bucket(sh.n);
+    for (std::size_t i = 0; i < sh.n; ++i) bucket[i] = lcores[i].bucket_of(lip, dest);
+    std::uint32_t wrong = 0;
+    for (std::uint32_t port = 1025; port <= 65535; ++port) {
+      const std::uint16_t nic = fast_queue(*tz, *reta, lip, dest, static_cast<std::uint16_t>(port));
+      std::size_t admitted = 0;
+      for (std::size_t i = 0; i < sh.n; ++i)
+        if (lcores[i].admits(bucket[i], static_cast<std::uint16_t>(port))) {
+          ++admitted;
+          wrong += nic != q[i] ? 1 : 0;
+        }
+      wrong += admitted != 1 ? 1 : 0;
+    }
+    REQUIRE(wrong == 0);
+    // Through sa_pool, checked with the bit-serial hash: many destinations, a few ports each.
+    for (std::size_t i = 0; i < sh.n; i += 2) {
+      auto pool = fnat::sa_pool<policy>::make(lip, lcores[i].bound_to(lip));
+      REQUIRE(pool);
+      std::uint32_t bad = 0;
+      for (int d = 0; d < 100; ++d) {
+        const endpoint to{random_addr(sh.fam, rng, false), static_cast<std::uint16_t>(rng())};
+        for (int c = 0; c < 2; ++c) {
+          const auto r = pool->fetch(to);
+          REQUIRE(r.status == errc::ok);
+          bad += reference_queue(rss_key_microsoft, *reta, lip, to, r.port) != q[i] ? 1 : 0;
+        }
+      }
+      REQUIRE(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("bound and unbound copies answer alike, whatever LIP they are asked about", "[rss_ports]") {
+  // bucket_of's fast path compares 4 bytes (IPv4) or 16 (IPv6) against the bound LIP; LIPs that
+  // share those bytes, or differ in one bit, must still take the right path.
+  std::mt19937_64 rng(17);
+  const auto q = queue_ids(6);
+  const auto reta = fnat::reta_periodic(q, 512);
+  REQUIRE(reta);
+  for (ip_family fam : {ip_family::v4, ip_family::v6}) {
+    INFO(fnat::to_string(fam));
+    auto p = policy::make({.family = fam, .reta = *reta, .queue = q[2]});
+    REQUIRE(p);
+    const fnat::inet_addr lip = random_addr(fam, rng, true);
+    std::vector<fnat::inet_addr> others = {random_addr(fam, rng, true)};
+    for (std::size_t byte = fam == ip_family::v4 ? 12 : 0; byte < 16; byte += 3) {
+      auto raw = lip.raw();  // one bit off, at several positions
+      raw[byte] ^= 0x10;
+      ipv6_addr a;
+      std::copy(raw.begin(), raw.end(), a.bytes.begin());
+      others.push_back(fnat::inet_addr(a));
+    }
+    if (fam == ip_family::v4)
+      others.push_back(*fnat::inet_addr::parse("0.0.0.0"));
+    else
+      others.push_back(*fnat::inet_addr::parse("::"));
+    const policy bound = p->bound_to(lip);
+    const policy to_zero = p->bound_to(others.back());
+    CHECK(bound.bound_to_lip(lip));
+    CHECK_FALSE(bound.bound_to_lip(others[0]));
+    CHECK(to_zero.bound_to_lip(others.back()));
+    int differ = 0;
+    for (int i = 0; i < 3000; ++i) {
+      const endpoint d{random_addr(fam, rng, false), static_cast<std::uint16_t>(rng())};
+      const std::size_t want = p->bucket_of_hash(p->fixed_hash(lip, d));
+      differ += bound.bucket_of(lip, d) != want ? 1 : 0;
+      differ += p->bucket_of(lip, d) != want ? 1 : 0;
+      differ += to_zero.bucket_of(lip, d) != want ? 1 : 0;
+      for (const auto& o : others) {
+        const std::size_t w = p->bucket_of_hash(p->fixed_hash(o, d));
+        differ += bound.bucket_of(o, d) != w ? 1 : 0;
+        differ += p->bucket_of(o, d) != w ? 1 : 0;
+      }
+    }
+    REQUIRE(differ == 0);
+  }
 }

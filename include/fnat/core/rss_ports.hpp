@@ -35,12 +35,24 @@
 // ## The fast path computes |D| bits, not a hash
 // pext(f, D) is linear in the tuple too, so it is the XOR over the tuple's bytes of per-byte tables
 // B_i[v] = pext(h(v at byte i) & (R - 1), D): 10 lookups for IPv4 (RS, LIP, rport; the lport bytes
-// are zero), 34 for IPv6, into 5 / 17 KiB of uint16 tables. All loads are independent, so bucket_of
-// costs about one load latency plus a XOR tree (~10 cycles), less than a full Toeplitz hash (even
-// GFNI's ~25-cycle chain) followed by a pext, and it needs no particular CPU. A pool serves one LIP,
-// so the copy it holds can carry that LIP's part precomputed (bound_to(lip)): 6 loads for IPv4, 18
-// for IPv6. x(p) is the same with two tables (the port's high and low byte), so admits is three
-// loads. The Toeplitz hasher (table path) is kept for fixed_hash()/queue_of(), the inspection side.
+// are zero), 34 for IPv6, into 5 / 17 KiB of uint16 tables. All loads are independent and the XOR
+// is a balanced tree, so bucket_of costs about two load latencies plus log2(lookups) XORs (~12
+// cycles), less than a full Toeplitz hash (even GFNI's ~25-cycle chain) followed by a pext, and it
+// needs no particular CPU. (A GF2P8AFFINEQB form, one 8x8 matrix per input byte, saves loads but
+// not latency, and latency is what a fetch pays: consecutive fetches may touch one bucket header,
+// which keeps the CPU from running them far ahead of each other. Tried: no faster with 4 buckets,
+// slower with 128; not used.)
+// A pool serves one LIP, so the copy it holds carries that LIP's part precomputed
+// (bound_to(lip)): 6 loads for IPv4, 18 for IPv6, behind one test (the LIP's 4 bytes against the
+// bound ones, or'ed with an IPv6 flag); an unbound policy is in effect bound to 0.0.0.0 / ::, whose
+// part is 0 by linearity.
+// IPv6, and a LIP the copy is not bound to, go out of line, so that the inlined IPv4 path is ~20
+// instructions in few registers: sa_pool's fetch then saves one callee-saved register, not five,
+// and runs 59 instructions where it ran 76 (callgrind). IPv6 reads its address as two 8-byte words
+// and takes the bytes from registers, more instructions but fewer loads: its 18 table loads keep the
+// load ports busy enough (measured ~10% faster than 16 byte loads). x(p) is the same with two
+// tables (the port's high and low byte), so admits is three loads. The Toeplitz hasher (table path)
+// is kept for fixed_hash()/queue_of(), the inspection side.
 //
 // ## Ports per bucket, and memory
 // x maps the 16 port bits linearly onto |D| bits. If it is onto (any sane key: make() checks every
@@ -56,9 +68,11 @@
 //     8 queues, round robin:          8 buckets * (8 + 15.8) KiB ~ 190 KiB
 //     6 queues, 512-entry round robin: 512 buckets * (8 + 21) KiB ~ 14.6 MiB per (LIP, lcore),
 //                                      ~88 MiB per LIP for the 6 lcores.
-// Hence the RETA decides the memory: a table that repeats every 2^m entries costs 2^m buckets (for 6
-// queues, a 64-entry period is within 1/64 of an even share and costs 64 buckets, 1.8 MiB). A
-// narrower port range shrinks both terms when a RETA must keep every bit.
+// Hence the RETA decides the memory: a table that repeats every 2^m entries costs at most 2^m
+// buckets. reta_periodic (reta.hpp, the RSS programmer's default) picks the shortest period that
+// keeps every queue within 1/16 of the mean share: for 6 queues 128 entries, 128 buckets, 3.7 MiB
+// per (LIP, lcore) and 21.7 MiB per LIP instead of 88 (its file comment tabulates the trade). A
+// narrower port range shrinks both terms of every bucket.
 //
 // ## What is assumed
 // The NIC hashes TCP/UDP replies over (source address, destination address, source port,
@@ -103,8 +117,8 @@
   } while (0)
 #endif
 
-// The pool calls bucket_of twice per fetch/release pair; compilers otherwise keep it out of line
-// for its IPv6 branch and pay a call on the IPv4 path too.
+// The pool calls bucket_of twice per fetch/release pair: its IPv4 path is inlined there, its
+// IPv6 and unbound paths are calls (bucket_of_other), so the inlined part stays ~20 instructions.
 #if defined(__GNUC__) || defined(__clang__)
 #define FNAT_RSS_PORTS_INLINE __attribute__((always_inline)) inline
 #else
@@ -133,7 +147,7 @@ struct rss_buckets_config {
   std::uint16_t port_high = 65535;
   /// Most buckets accepted (make() refuses a RETA that needs more). Each bucket of an sa_pool costs
   /// about range/8 + 2 * (its ports) bytes, ~29 KiB for 6 queues over the full range, so the default
-  /// bounds one (LIP, lcore) pool near 120 MiB; see the file comment for RETAs that need few buckets.
+  /// bounds one (LIP, lcore) pool near 120 MiB; a periodic RETA (reta_periodic) needs few buckets.
   std::size_t max_buckets = 4096;
 };
 
@@ -208,8 +222,9 @@ class rss_buckets {
                    "rss_buckets: whether a RETA entry is queue " + std::to_string(cfg.queue) + "'s depends on " +
                        std::to_string(s.bits) + " index bits (mask 0x" + hex(dmask) + "), which makes " +
                        std::to_string(nb) + " buckets, above max_buckets " + std::to_string(cfg.max_buckets) +
-                       "; program a RETA that repeats every 2^k entries (round robin over a power-of-two queue "
-                       "count, or a short period), narrow the port range and raise max_buckets");
+                       "; program a RETA that repeats every 2^k entries (reta_periodic, the RSS programmer's "
+                       "default, or round robin over a power-of-two queue count), or narrow the port range "
+                       "and raise max_buckets");
 
     // pext tables over D (linear: low byte xor high byte), mine[] over compact indices.
     const auto pext = [dmask](std::uint32_t v) {
@@ -292,6 +307,7 @@ class rss_buckets {
     r.low_ = s.low;
     r.high_ = s.high;
     r.v4_ = v4;
+    r.not_v4_ = v4 ? 0 : 1;
     r.s_ = std::move(st);
     return r;
   }
@@ -304,26 +320,32 @@ class rss_buckets {
   /// The class of destination `dest` (address + host-order port) seen from `lip`: pext of the
   /// RETA index of h(RS, LIP, rport, 0), i.e. bucket_of == pext(fixed_hash(lip, dest), D).
   /// Requires: lip and dest of the policy's family (sa_pool refuses other destinations before it
-  /// asks; fixed_hash asserts it in checked mode). Complexity: 10 (IPv4) or 34 (IPv6) independent
-  /// table loads XORed; 6 or 18 and a 16-byte compare on a copy bound_to(lip). noexcept, no
-  /// allocation.
+  /// asks; fixed_hash asserts it in checked mode). Complexity: on a copy bound_to(lip), 6 (IPv4) or
+  /// 18 (IPv6) independent table loads XORed after a 4- or 16-byte compare; with another LIP, 4 or
+  /// 16 loads more (out of line). noexcept, no allocation.
   [[nodiscard]] FNAT_RSS_PORTS_INLINE std::size_t bucket_of(const inet_addr& lip, const endpoint& dest) const noexcept {
-    const std::uint8_t* rs = dest.addr.raw().data();
+    // One test and one out-of-line call for everything but an IPv4 policy's own LIP: the inlined
+    // body stays small and needs few registers in sa_pool's fetch and release.
+    std::uint32_t l;
+    std::memcpy(&l, lip.raw().data() + 12, 4);  // IPv4-mapped: the address is bytes 12..15
+    if (((l ^ lip4_) | not_v4_) != 0) [[unlikely]]
+      return bucket_of_other(lip, dest);
+    const std::uint8_t* a = dest.addr.raw().data() + 12;
     const std::uint16_t* t = bytes_;
-    const std::uint32_t lip_part = bound_ && same_lip(lip) ? lip_part_ : lip_contribution(lip);
-    const std::uint8_t rport[2] = {static_cast<std::uint8_t>(dest.port >> 8), static_cast<std::uint8_t>(dest.port)};
-    if (v4_) return xor_rows<0, 4>(t, rs + 12) ^ lip_part ^ xor_rows<8, 2>(t, rport);  // IPv4-mapped: bytes 12..15
-    return xor_rows<0, 16>(t, rs) ^ lip_part ^ xor_rows<32, 2>(t, rport);
+    const std::uint32_t port = dest.port;
+    return ((std::uint32_t{t[a[0]]} ^ t[256 + a[1]]) ^ (std::uint32_t{t[512 + a[2]]} ^ t[768 + a[3]])) ^
+           ((std::uint32_t{t[8 * 256 + (port >> 8)]} ^ t[9 * 256 + (port & 0xffu)]) ^ lip_part_);
   }
 
-  /// A copy that knows `lip`: bucket_of with that LIP reads its contribution (4 or 16 table loads)
+  /// A copy that knows `lip`: bucket_of with that LIP takes its contribution (4 or 16 table loads)
   /// from the copy instead of the tables; any other LIP still works, the long way. Give each LIP's
-  /// sa_pool its bound copy: `sa_pool<rss_buckets>::make(lip, policy.bound_to(lip))`.
+  /// sa_pool its bound copy: `sa_pool<rss_buckets>::make(lip, policy.bound_to(lip))`. (An unbound
+  /// policy is, in effect, bound to 0.0.0.0 or ::, whose contribution is 0 by linearity.)
   /// Requires: lip of the policy's family. O(1), noexcept; shares the tables.
   [[nodiscard]] rss_buckets bound_to(const inet_addr& lip) const noexcept {
     rss_buckets r = *this;
-    r.lip_ = lip;
-    r.lip_part_ = static_cast<std::uint16_t>(lip_contribution(lip));
+    r.set_lip(lip);
+    r.lip_part_ = lip_part_slow(lip);
     r.bound_ = true;
     return r;
   }
@@ -423,7 +445,7 @@ class rss_buckets {
            std::to_string(reta_entries()) + "/" + std::to_string(reta_size()) + " RETA entries, index bits mask 0x" +
            hex(s_->dmask) + " -> " + std::to_string(nb_) + " buckets of " + std::to_string(lo) + ".." +
            std::to_string(hi) + " ports (range " + std::to_string(low_) + "-" + std::to_string(high_) +
-           "), sa_pool ~" + std::to_string((pool_bytes + 1023) / 1024) + " KiB per LIP";
+           "), sa_pool ~" + std::to_string((pool_bytes + 1023) / 1024) + " KiB per (LIP, lcore)";
   }
 
  private:
@@ -460,21 +482,63 @@ class rss_buckets {
   [[nodiscard]] std::uint32_t x_of(std::uint16_t p) const noexcept {
     return tables_[t_x_lo + (p & 0xffu)] ^ tables_[t_x_hi + (p >> 8)];
   }
-  // XOR of rows [First, First + N) of the byte tables indexed by p[0 .. N): unrolled, independent loads.
+  // XOR of rows [First, First + N) of the byte tables indexed by p[0 .. N): unrolled, independent
+  // loads, combined as a balanced tree (depth log2 N, not a chain of N dependent XORs).
   template <std::size_t First, std::size_t N>
   [[nodiscard]] static std::uint32_t xor_rows(const std::uint16_t* t, const std::uint8_t* p) noexcept {
-    return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return (std::uint32_t{t[(First + I) * 256 + p[I]]} ^ ...);
-    }(std::make_index_sequence<N>{});
+    if constexpr (N == 1)
+      return t[First * 256 + p[0]];
+    else
+      return xor_rows<First, N / 2>(t, p) ^ xor_rows<First + N / 2, N - N / 2>(t, p + N / 2);
   }
-  // Two 8-byte compares (inet_addr's operator== becomes a memcmp call here).
+  // XOR of rows [First, First + 8) indexed by the bytes of w, least significant first (a little-endian
+  // load of 8 address bytes).
+  template <std::size_t First>
+  [[nodiscard]] static std::uint32_t xor_word(const std::uint16_t* t, std::uint64_t w) noexcept {
+    const auto row = [t, w](std::size_t i) { return std::uint32_t{t[(First + i) * 256 + ((w >> (8 * i)) & 0xffu)]}; };
+    return ((row(0) ^ row(1)) ^ (row(2) ^ row(3))) ^ ((row(4) ^ row(5)) ^ (row(6) ^ row(7)));
+  }
+  // bucket_of for an IPv6 policy (16 + 2 rows, the LIP's part after two 8-byte compares; inet_addr's
+  // operator== becomes a memcmp call here), or for an IPv4 policy and a LIP it is not bound to.
+#if defined(__GNUC__) || defined(__clang__)
+  __attribute__((noinline))
+#endif
+  std::size_t bucket_of_other(const inet_addr& lip, const endpoint& dest) const noexcept {
+    if (v4_) [[unlikely]]
+      return bucket_of_v4_slow(lip, dest);
+    const std::uint32_t part = same_lip(lip) ? lip_part_ : lip_part_slow(lip);
+    const std::uint8_t rport[2] = {static_cast<std::uint8_t>(dest.port >> 8), static_cast<std::uint8_t>(dest.port)};
+    if constexpr (std::endian::native == std::endian::little) {
+      // Two 8-byte loads and register byte extraction instead of 16 byte loads: the 18 table loads
+      // already keep the load ports busy.
+      std::uint64_t w[2];
+      std::memcpy(w, dest.addr.raw().data(), 16);
+      return (xor_word<0>(bytes_, w[0]) ^ xor_word<8>(bytes_, w[1])) ^ xor_rows<32, 2>(bytes_, rport) ^ part;
+    }
+    return (xor_rows<0, 16>(bytes_, dest.addr.raw().data()) ^ xor_rows<32, 2>(bytes_, rport)) ^ part;
+  }
+#if defined(__GNUC__) || defined(__clang__)
+  __attribute__((noinline, cold))
+#endif
+  std::size_t bucket_of_v4_slow(const inet_addr& lip, const endpoint& dest) const noexcept {
+    const std::uint8_t rport[2] = {static_cast<std::uint8_t>(dest.port >> 8), static_cast<std::uint8_t>(dest.port)};
+    return xor_rows<0, 4>(bytes_, dest.addr.raw().data() + 12) ^ xor_rows<8, 2>(bytes_, rport) ^ lip_part_slow(lip);
+  }
   [[nodiscard]] bool same_lip(const inet_addr& lip) const noexcept {
-    std::uint64_t a[2], b[2];
+    std::uint64_t a[2];
     std::memcpy(a, lip.raw().data(), 16);
-    std::memcpy(b, lip_.raw().data(), 16);
-    return ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
+    return ((a[0] ^ lip6_[0]) | (a[1] ^ lip6_[1])) == 0;
   }
-  [[nodiscard]] std::uint32_t lip_contribution(const inet_addr& lip) const noexcept {
+  void set_lip(const inet_addr& lip) noexcept {
+    std::memcpy(lip6_, lip.raw().data(), 16);
+    std::memcpy(&lip4_, lip.raw().data() + 12, 4);
+  }
+  // The LIP's contribution from the tables: rows 4..7 (IPv4) or 16..31 (IPv6). Out of line: a pool
+  // meets it only when its policy is not bound to its LIP.
+#if defined(__GNUC__) || defined(__clang__)
+  __attribute__((noinline, cold))
+#endif
+  std::uint32_t lip_part_slow(const inet_addr& lip) const noexcept {
     return v4_ ? xor_rows<4, 4>(bytes_, lip.raw().data() + 12) : xor_rows<16, 16>(bytes_, lip.raw().data());
   }
   static void walsh_hadamard(std::vector<std::int64_t>& a) noexcept {
@@ -497,11 +561,13 @@ class rss_buckets {
   }
 
   // Hot members first: the fast path reads these and the shared tables, never s_ itself.
-  const std::uint16_t* tables_ = nullptr;
   const std::uint16_t* bytes_ = nullptr;
+  std::uint32_t lip4_ = 0;        // bound_to()'s LIP, bytes 12..15 (0.0.0.0 when unbound)
+  std::uint32_t lip_part_ = 0;    // its contribution to bucket_of (0 when unbound)
+  std::uint32_t not_v4_ = 0;      // 1 for an IPv6 policy: bucket_of's one test sends it out of line
+  std::uint64_t lip6_[2] = {};    // bound_to()'s LIP, all 16 bytes (:: when unbound)
+  const std::uint16_t* tables_ = nullptr;
   const std::uint8_t* mine_ = nullptr;
-  inet_addr lip_{};               // bound_to()'s LIP
-  std::uint16_t lip_part_ = 0;    // its contribution to bucket_of
   bool bound_ = false;
   std::uint32_t nb_ = 0;
   std::uint16_t low_ = 0;

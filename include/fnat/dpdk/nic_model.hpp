@@ -34,8 +34,11 @@
 // that relies on the AND is a rule that fails on real hardware.
 //
 // ## RSS
-// A packet no rule matches is hashed with Toeplitz (toeplitz_hash_reference) over the configured key
-// and delivered to reta[hash & (reta_size - 1)]. The input is, in wire order,
+// A packet no rule matches is hashed with Toeplitz over the configured key and delivered to
+// reta[hash & (reta_size - 1)]. The hash is fnat::toeplitz (table or GFNI path, toeplitz.hpp), built
+// once per key: when the key is set, and for an RSS action with its own key when the rule is
+// created; the tests pin it to toeplitz_hash_reference, the bit-serial definition. The input is, in
+// wire order,
 //   src addr, dst addr, src port, dst port   when the packet's L4 type is enabled in rss_hf
 //                                             (NONFRAG_IPV4_TCP, NONFRAG_IPV4_UDP, and the IPv6 ones),
 //   src addr, dst addr                        otherwise, when an IP type is enabled (IPV4 / IPV6, or
@@ -49,9 +52,11 @@
 // steer() is noexcept, allocation free and reads at most 128 bytes of the frame: parsing, then a walk
 // over the candidate rules of the packet's shape (rules are indexed by the L3/L4 protocols their items
 // allow, so a UDP/IPv6 packet never looks at a TCP/IPv4 rule), each one or two masked 8-byte compares
-// per item; RSS adds one Toeplitz hash (bit serial, about 10 ns per input byte). O(rules) per packet:
-// a model, not a classifier. Rule creation allocates (configuration time). Not thread safe
-// for writers; concurrent steer() calls on an unchanging model are fine.
+// per item; RSS adds one Toeplitz hash (a table load per input byte, or a few GFNI instructions: a
+// few ns where the bit-serial definition took ~10 ns per input byte). O(rules) per packet: a model,
+// not a classifier. Setting a key and creating a rule with an RSS key allocate (configuration time;
+// a hasher holds 36 KiB of tables on the table path). Not thread safe for writers; concurrent steer()
+// calls on an unchanging model are fine.
 #pragma once
 
 #include <algorithm>
@@ -156,7 +161,10 @@ class nic_model {
     if ((rss_hf & ~nic_model_rss_types) != 0)
       return error(errc::invalid_argument, "nic model: RSS types 0x" + hex64(rss_hf & ~nic_model_rss_types) +
                                                " are not modelled; use IP, TCP and UDP types only");
+    auto tz = toeplitz::make(key, rss_input_v6_len);  // the longest input hashed: an IPv6 four-tuple
+    if (!tz) return tz.err();
     key_ = std::vector<std::uint8_t>(key.begin(), key.end());  // `key` may view key_ itself
+    tz_.emplace(std::move(*tz));
     rss_hf_ = rss_hf;
     return {};
   }
@@ -192,6 +200,11 @@ class nic_model {
                                        const rte_flow_action* actions) {
     compiled c;
     if (auto r = compile(attr, pattern, actions, c)) return error(r->code, r->message);
+    if (!c.rss_key.empty()) {
+      auto tz = toeplitz::make(c.rss_key, rss_input_v6_len);  // compile() checked the length
+      if (!tz) return tz.err();
+      c.rss_tz.emplace(std::move(*tz));
+    }
     c.id = next_id_++;
     c.seq = c.id;
     const auto pos = std::upper_bound(rules_.begin(), rules_.end(), c, [](const compiled& a, const compiled& b) {
@@ -236,9 +249,8 @@ class nic_model {
           s.queue = c.queue;
           break;
         case fate_kind::rss: {
-          const std::span<const std::uint8_t> key =
-              c.rss_key.empty() ? std::span<const std::uint8_t>(key_) : std::span<const std::uint8_t>(c.rss_key);
-          s.hashed = hash(p, key, c.rss_types == 0 ? rss_hf_ : c.rss_types, s.hash);
+          const toeplitz& tz = c.rss_tz ? *c.rss_tz : *tz_;
+          s.hashed = hash(p, tz, c.rss_types == 0 ? rss_hf_ : c.rss_types, s.hash);
           const std::size_t n = c.rss_queues.size();
           s.queue = s.hashed ? c.rss_queues[(s.hash & (std::bit_ceil(n) - 1)) % n] : c.rss_queues[0];
           break;
@@ -247,7 +259,7 @@ class nic_model {
       return s;
     }
     nic_steering s;
-    s.hashed = hash(p, key_, rss_hf_, s.hash);
+    s.hashed = hash(p, *tz_, rss_hf_, s.hash);
     s.queue = s.hashed ? reta_[reta_index(s.hash, reta_.size())] : 0;
     return s;
   }
@@ -293,6 +305,7 @@ class nic_model {
     std::uint16_t queue = 0;
     std::vector<std::uint16_t> rss_queues;
     std::vector<std::uint8_t> rss_key;
+    std::optional<toeplitz> rss_tz;  // hasher of rss_key (created rules only)
     std::uint64_t rss_types = 0;
   };
   struct parsed {
@@ -682,8 +695,7 @@ class nic_model {
   }
 
   // The RSS hash of a parsed packet under `types`; false when no enabled type applies.
-  static bool hash(const parsed& p, std::span<const std::uint8_t> key, std::uint64_t types,
-                   std::uint32_t& out) noexcept {
+  static bool hash(const parsed& p, const toeplitz& tz, std::uint64_t types, std::uint32_t& out) noexcept {
     std::array<std::uint8_t, 36> in;
     std::size_t n = 0;
     const bool v4 = p.l3_kind == layer_kind::ipv4;
@@ -707,12 +719,13 @@ class nic_model {
       std::memcpy(in.data() + n, p.l4, 4);  // src port, dst port
       n += 4;
     }
-    out = toeplitz_hash_reference(key, std::span<const std::uint8_t>(in.data(), n));
+    out = tz.hash(std::span<const std::uint8_t>(in.data(), n));
     return true;
   }
 
   nic_model_config cfg_;
   std::vector<std::uint8_t> key_;
+  std::optional<toeplitz> tz_;  // hasher of key_; set by make() through set_rss()
   std::uint64_t rss_hf_ = 0;
   std::vector<std::uint16_t> reta_;
   std::vector<compiled> rules_;  // sorted by (priority, creation)

@@ -5,11 +5,18 @@
 // weights) and the RETA (hash -> queue). This file writes both and reads them back:
 //  - the key through rte_eth_dev_rss_hash_update: keep the device's, the Microsoft key most NICs ship,
 //    the symmetric 0x6d5a key (reta.hpp: both directions of a connection hash alike), or your own;
-//  - the table, computed by the pure functions of reta.hpp (round robin as DPVS, or weighted), through
+//  - the table, computed by the pure functions of reta.hpp, through
 //    rte_eth_dev_rss_reta_update in groups of RTE_ETH_RETA_GROUP_SIZE (64) entries, each group with a
 //    mask of the entries it carries; then rte_eth_dev_rss_reta_query and an entry-by-entry compare,
 //    because a PMD that silently truncates or ignores part of an update would break every
 //    RSS-affinity promise made from the computed table.
+// The default layout is periodic (reta.hpp, "Periodic"): the table repeats every 2^m entries, m the
+// smallest that keeps every queue within 1/16 of the mean share (or splits exactly), so that an
+// RSS-aware lcore (rss_ports.hpp) needs at most 2^m sa_pool buckets: 128 for 6 queues instead of the
+// 512 that round robin over a 512-entry table costs (~22 MiB per LIP instead of ~88). With a
+// power-of-two queue count it is round robin's table exactly. reta_fill::round_robin keeps DPVS's
+// layout (round robin, or weighted, over the whole table) for whoever wants the last percent of
+// balance and does not use RSS-aware ports.
 // A port without a RETA (reta_size 0: net_ring, net_af_packet, ...) or whose PMD answers -ENOTSUP gets
 // errc::not_supported with a sentence saying what to use instead, never a crash: DPDK's own checks
 // reject reta_size 0 with -EINVAL, which would read as a caller mistake.
@@ -20,6 +27,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -50,8 +58,15 @@ struct rss_config {
   std::uint64_t rss_hf = 0;
   /// Rx queues to spread over; empty: every configured rx queue, 0 .. nb_rx_queues - 1.
   std::vector<std::uint16_t> queues{};
-  /// One weight per queue (reta_weighted); empty: round robin (reta_round_robin).
+  /// One weight per queue (reta_periodic_weighted, or reta_weighted with reta_fill::round_robin);
+  /// empty: equal shares.
   std::vector<std::uint32_t> weights{};
+  /// Table layout: periodic (reta_periodic / reta_periodic_weighted; few RSS-aware buckets) or
+  /// round_robin over the whole table (reta_round_robin / reta_weighted, DPVS's layout). See the file
+  /// comment for the trade.
+  reta_fill fill = reta_fill::periodic;
+  /// The period of reta_fill::periodic: chosen from the balance target by default (reta.hpp).
+  reta_periodic_config periodic{};
   /// Read the key and table back and compare.
   bool verify = true;
 };
@@ -61,6 +76,9 @@ struct rss_state {
   std::vector<std::uint8_t> key;
   std::uint64_t rss_hf = 0;
   std::vector<std::uint16_t> reta;
+  /// Shortest power-of-two period of `reta` (reta_period): the most sa_pool buckets an RSS-aware
+  /// lcore needs for it. Worth logging beside the table.
+  std::size_t reta_period = 0;
 };
 
 namespace detail {
@@ -236,10 +254,11 @@ template <ethdev_ops Ops>
 }
 
 /// The whole RSS setup of a port: the key (rss_config::key), then a RETA computed from the queue list
-/// (round robin, or weighted when weights are given), written and verified.
+/// (periodic by default, round robin over the whole table on request; weighted when weights are
+/// given), written and verified.
 /// Errors: those of set_rss_hash and program_reta, and errc::invalid_argument for a key choice the
 /// device cannot take (the 40-byte Microsoft key on a 52-byte device), a missing custom key, rss_hf 0
-/// with a PMD that cannot report its current types, or a bad queue/weight list (reta.hpp).
+/// with a PMD that cannot report its current types, a bad queue/weight list or period (reta.hpp).
 template <ethdev_ops Ops>
 [[nodiscard]] result<rss_state> program_rss(Ops ops, std::uint16_t port, const rss_config& cfg = {}) {
   auto info = detail::rss_dev_info(ops, port);
@@ -287,11 +306,16 @@ template <ethdev_ops Ops>
     for (std::uint16_t q = 0; q < info->nb_rx_queues; ++q) queues.push_back(q);
   if (queues.empty())
     return error(errc::invalid_argument, where + ": no rx queue is configured; configure the port first");
-  auto table = cfg.weights.empty() ? reta_round_robin(queues, info->reta_size)
-                                   : reta_weighted(queues, cfg.weights, info->reta_size);
+  const bool weighted = !cfg.weights.empty();
+  auto table = cfg.fill == reta_fill::periodic
+                   ? (weighted ? reta_periodic_weighted(queues, cfg.weights, info->reta_size, cfg.periodic)
+                               : reta_periodic(queues, info->reta_size, cfg.periodic))
+                   : (weighted ? reta_weighted(queues, cfg.weights, info->reta_size)
+                               : reta_round_robin(queues, info->reta_size));
   if (!table) return error(table.err().code(), where + ": " + table.err().message());
   if (auto ok = program_reta(ops, port, *table, cfg.verify); !ok) return ok.err();
   st.reta = std::move(*table);
+  st.reta_period = reta_period(st.reta);
   return st;
 }
 
