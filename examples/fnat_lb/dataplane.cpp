@@ -331,7 +331,7 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   }
   lb_conn* c = pool_->allocate();
   if (c == nullptr) {
-    rotations_[*svc_index].release(lease.lip, rs.addr, lease.port);
+    (void)rotations_[*svc_index].release_in(lease.pool, lease.bucket, lease.port);
     drop(m, lb_drop::conn_pool_empty);
     return;
   }
@@ -339,11 +339,13 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   c->to_rs = rs.to;
   c->service = *svc_index;
   c->rs = static_cast<std::uint16_t>(pick.index);
+  c->lip_slot = lease.pool;
+  c->sa_bucket = lease.bucket;
   c->proto = info.proto;
   const inet_tuple out{rs.addr.addr, lease.lip, hton16(rs.addr.port), hton16(lease.port), info.proto, {0, 0, 0}};
   const errc rc = table_->insert(*c, info.tuple, out);
   if (rc != errc::ok) {
-    rotations_[*svc_index].release(lease.lip, rs.addr, lease.port);
+    (void)rotations_[*svc_index].release_in(lease.pool, lease.bucket, lease.port);
     pool_->deallocate(c);
     drop(m, rc == errc::table_full ? lb_drop::table_full : lb_drop::tuple_in_use);
     return;
@@ -530,7 +532,7 @@ std::size_t worker::expire(std::uint64_t now) {
 
 void worker::on_expire(lb_conn& c) {
   (void)table_->erase(c);
-  (void)rotations_[c.service].release(c.lip(), c.real_server(), c.lport());
+  (void)rotations_[c.service].release_in(c.lip_slot, c.sa_bucket, c.lport());
   (void)pool_->deallocate(&c);
   stats_.conns_expired.add();
 }
@@ -546,7 +548,7 @@ bool worker::remove_conn(const inet_tuple& key) noexcept {
 void worker::drain_all() {
   table_->clear_and_dispose([&](lb_conn& c) {
     wheel_->cancel(c);
-    (void)rotations_[c.service].release(c.lip(), c.real_server(), c.lport());
+    (void)rotations_[c.service].release_in(c.lip_slot, c.sa_bucket, c.lport());
     (void)pool_->deallocate(&c);
   });
   neigh_->clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });

@@ -84,6 +84,8 @@ struct alignas(64) lb_conn : conn_hooks<inet_tuple>, timer_entry {
   egress to_rs;
   std::uint16_t service = 0;
   std::uint16_t rs = 0;
+  std::uint16_t lip_slot = 0;   ///< the LIP's pool in the service's rotation (sa_rotation_result::pool)
+  std::uint16_t sa_bucket = 0;  ///< the lport's bucket in that pool (released there, no bucket_of)
   std::uint8_t proto = 0;
   std::uint8_t state = 0;  ///< tcp_state or udp_state
 

@@ -89,37 +89,15 @@
 #include <string_view>
 #include <type_traits>
 
-#if defined(FNAT_CHECKED) && FNAT_CHECKED
-#include <cstdio>
-#include <cstdlib>
-#endif
-
 #include "fnat/core/addr.hpp"
+#include "fnat/core/checked.hpp"
 #include "fnat/core/checksum.hpp"
 #include "fnat/core/error.hpp"
 #include "fnat/core/headers.hpp"
 
-#if defined(FNAT_CHECKED) && FNAT_CHECKED
-#define FNAT_PACKET_EXPECT(cond, msg) \
-  do {                                \
-    if (!(cond)) ::fnat::detail::packet_misuse(msg); \
-  } while (0)
-#else
-#define FNAT_PACKET_EXPECT(cond, msg) \
-  do {                                \
-  } while (0)
-#endif
+#define FNAT_PACKET_EXPECT(cond, msg) FNAT_EXPECT("packet", cond, msg)
 
 namespace fnat {
-
-#if defined(FNAT_CHECKED) && FNAT_CHECKED
-namespace detail {
-[[noreturn]] inline void packet_misuse(const char* msg) noexcept {
-  std::fprintf(stderr, "fnat checked mode: %s\n", msg);
-  std::abort();
-}
-}  // namespace detail
-#endif
 
 // ---- drop reasons -----------------------------------------------------------------------------
 

@@ -84,24 +84,10 @@
 #include <string_view>
 #include <vector>
 
+#include "fnat/core/checked.hpp"
 #include "fnat/core/error.hpp"
 
-#if defined(FNAT_CHECKED)
-#include <cstdio>
-#include <cstdlib>
-// Checked mode: a table size that is not a power of two makes `hash & (size - 1)` skip entries.
-#define FNAT_RETA_EXPECT(cond, msg)                             \
-  do {                                                          \
-    if (!(cond)) [[unlikely]] {                                 \
-      std::fprintf(stderr, "fnat reta: %s (%s)\n", msg, #cond); \
-      std::abort();                                             \
-    }                                                           \
-  } while (0)
-#else
-#define FNAT_RETA_EXPECT(cond, msg) \
-  do {                              \
-  } while (0)
-#endif
+#define FNAT_RETA_EXPECT(cond, msg) FNAT_EXPECT("reta", cond, msg)
 
 namespace fnat {
 

@@ -93,37 +93,14 @@
 #include <utility>
 #include <vector>
 
-#if defined(FNAT_CHECKED)
-#include <cstdio>
-#include <cstdlib>
-#endif
-
+#include "fnat/core/checked.hpp"
 #include "fnat/core/addr.hpp"
 #include "fnat/core/error.hpp"
 #include "fnat/core/sa_pool_policy.hpp"
 #include "fnat/core/toeplitz.hpp"
 
-#if defined(FNAT_CHECKED)
-#define FNAT_RSS_PORTS_EXPECT(cond, msg)                                \
-  do {                                                                  \
-    if (!(cond)) [[unlikely]] {                                         \
-      std::fprintf(stderr, "fnat rss_buckets: %s (%s)\n", msg, #cond);  \
-      std::abort();                                                     \
-    }                                                                   \
-  } while (0)
-#else
-#define FNAT_RSS_PORTS_EXPECT(cond, msg) \
-  do {                                   \
-  } while (0)
-#endif
+#define FNAT_RSS_PORTS_EXPECT(cond, msg) FNAT_EXPECT("rss_buckets", cond, msg)
 
-// The pool calls bucket_of twice per fetch/release pair: its IPv4 path is inlined there, its
-// IPv6 and unbound paths are calls (bucket_of_other), so the inlined part stays ~20 instructions.
-#if defined(__GNUC__) || defined(__clang__)
-#define FNAT_RSS_PORTS_INLINE __attribute__((always_inline)) inline
-#else
-#define FNAT_RSS_PORTS_INLINE inline
-#endif
 
 namespace fnat {
 
@@ -323,7 +300,7 @@ class rss_buckets {
   /// asks; fixed_hash asserts it in checked mode). Complexity: on a copy bound_to(lip), 6 (IPv4) or
   /// 18 (IPv6) independent table loads XORed after a 4- or 16-byte compare; with another LIP, 4 or
   /// 16 loads more (out of line). noexcept, no allocation.
-  [[nodiscard]] FNAT_RSS_PORTS_INLINE std::size_t bucket_of(const inet_addr& lip, const endpoint& dest) const noexcept {
+  [[nodiscard]] FNAT_ALWAYS_INLINE std::size_t bucket_of(const inet_addr& lip, const endpoint& dest) const noexcept {
     // One test and one out-of-line call for everything but an IPv4 policy's own LIP: the inlined
     // body stays small and needs few registers in sa_pool's fetch and release.
     std::uint32_t l;

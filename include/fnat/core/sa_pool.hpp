@@ -75,6 +75,7 @@
 #include <utility>
 #include <vector>
 
+#include "fnat/core/checked.hpp"
 #include "fnat/core/addr.hpp"
 #include "fnat/core/error.hpp"
 #include "fnat/core/hash.hpp"
@@ -82,19 +83,7 @@
 
 // Checked mode: misuse the pool cannot report through its return values (a policy that breaks its
 // contract, use of a moved-from pool) stops the program with a message saying what to fix.
-#if defined(FNAT_CHECKED)
-#define FNAT_SA_POOL_EXPECT(cond, msg)                                  \
-  do {                                                                  \
-    if (!(cond)) [[unlikely]] {                                         \
-      std::fprintf(stderr, "fnat sa_pool: %s (%s)\n", msg, #cond);      \
-      std::abort();                                                     \
-    }                                                                   \
-  } while (0)
-#else
-#define FNAT_SA_POOL_EXPECT(cond, msg) \
-  do {                                 \
-  } while (0)
-#endif
+#define FNAT_SA_POOL_EXPECT(cond, msg) FNAT_EXPECT("sa_pool", cond, msg)
 
 namespace fnat {
 
@@ -103,7 +92,8 @@ namespace fnat {
 /// (destination of the other address family than the LIP), with port 0.
 struct sa_fetch_result {
   errc status = errc::ok;
-  std::uint16_t port = 0;  ///< host byte order
+  std::uint16_t port = 0;    ///< host byte order
+  std::uint16_t bucket = 0;  ///< the destination's bucket: keep it for release_in (no second bucket_of)
 };
 
 /// Counters of one bucket, or of a whole pool (the sum over its buckets).
@@ -339,17 +329,18 @@ class sa_pool {
   /// Returns {ok, port}; {exhausted, 0} when the bucket has no free port (counts a miss);
   /// {invalid_argument, 0} when dest is not of the LIP's family (counted in family_mismatch).
   /// Complexity: O(1) worst case. noexcept, no allocation. Invalidates nothing.
-  [[nodiscard]] sa_fetch_result fetch(const endpoint& dest) noexcept {
+  [[nodiscard]] FNAT_ALWAYS_INLINE sa_fetch_result fetch(const endpoint& dest) noexcept {
     FNAT_SA_POOL_EXPECT(bucket_ != nullptr, "fetch on a moved-from pool; fetch from the pool it was moved to");
     if (detail::is_v4_mapped_fast(dest.addr) != lip_v4_) [[unlikely]] {
       ++family_mismatch_;
       return {errc::invalid_argument, 0};
     }
-    bucket& k = bucket_at(policy_.bucket_of(lip_, dest));
+    const auto b = static_cast<std::uint16_t>(policy_.bucket_of(lip_, dest));
+    bucket& k = bucket_at(b);
     const std::uint32_t h = k.head;
     if (h == k.tail) [[unlikely]] {
       ++k.misses;
-      return {errc::exhausted, 0};
+      return {errc::exhausted, 0, b};
     }
     const std::uint16_t port = k.ring[h];
     k.head = h == k.capacity ? 0 : h + 1;
@@ -357,7 +348,7 @@ class sa_pool {
     FNAT_SA_POOL_EXPECT((k.bits[d >> 6] & (std::uint64_t{1} << (d & 63))) == 0,
                         "a free port is marked in use: the policy's bucket_of or dense_index is not deterministic");
     k.bits[d >> 6] |= std::uint64_t{1} << (d & 63);
-    return {errc::ok, port};
+    return {errc::ok, port, b};
   }
 
   /// Returns `port`, handed out by fetch(dest), to dest's bucket, where it becomes the newest free
@@ -368,13 +359,22 @@ class sa_pool {
   /// fetch); errc::invalid_argument when dest is not of the LIP's family. A refused release changes
   /// nothing but its counter.
   /// Complexity: O(1) worst case. noexcept, no allocation.
-  errc release(const endpoint& dest, std::uint16_t port) noexcept {
+  FNAT_ALWAYS_INLINE errc release(const endpoint& dest, std::uint16_t port) noexcept {
     FNAT_SA_POOL_EXPECT(bucket_ != nullptr, "release on a moved-from pool; release to the pool it was moved to");
     if (detail::is_v4_mapped_fast(dest.addr) != lip_v4_) [[unlikely]] {
       ++family_mismatch_;
       return errc::invalid_argument;
     }
-    const std::size_t b = policy_.bucket_of(lip_, dest);
+    return release_in(policy_.bucket_of(lip_, dest), port);
+  }
+
+  /// release() into a bucket the caller kept from fetch (sa_fetch_result::bucket), saving the second
+  /// bucket_of: a connection stores it beside its port. Returns errc::invalid_argument for a bucket
+  /// out of range, else as release(). Complexity: O(1) worst case. noexcept, no allocation.
+  FNAT_ALWAYS_INLINE errc release_in(std::size_t b, std::uint16_t port) noexcept {
+    FNAT_SA_POOL_EXPECT(bucket_ != nullptr, "release on a moved-from pool; release to the pool it was moved to");
+    if (b >= buckets_) [[unlikely]]
+      return errc::invalid_argument;
     bucket& k = bucket_at(b);
     if (!policy_.admits(b, port)) [[unlikely]] {
       ++k.release_foreign;
@@ -557,8 +557,10 @@ class sa_pool {
 /// pool of dest's family), with port 0 and an unspecified lip.
 struct sa_rotation_result {
   errc status = errc::ok;
-  std::uint16_t port = 0;  ///< host byte order
+  std::uint16_t port = 0;    ///< host byte order
   inet_addr lip;
+  std::uint16_t pool = 0;    ///< index of the LIP's pool in the rotation (for release_in)
+  std::uint16_t bucket = 0;  ///< the destination's bucket in that pool (for release_in)
 };
 
 /// One lcore's view of one service's local addresses: non-owning pointers to the sa_pools of the
@@ -617,12 +619,13 @@ class sa_pool_rotation {
       family_seen = true;
       const sa_fetch_result r = e.pool->fetch(dest);
       if (r.status == errc::ok) {
+        const auto used = static_cast<std::uint16_t>(i == 0 ? n - 1 : i - 1);
         cursor_ = i;
-        return {errc::ok, r.port, e.lip};
+        return {errc::ok, r.port, e.lip, used, r.bucket};
       }
     }
     ++failed_;
-    return {family_seen ? errc::exhausted : errc::invalid_argument, 0, {}};
+    return {family_seen ? errc::exhausted : errc::invalid_argument, 0, {}, 0, 0};
   }
 
   /// Returns `port` to the pool of `lip` (see sa_pool::release for the codes); errc::not_found when
@@ -631,6 +634,12 @@ class sa_pool_rotation {
   errc release(const inet_addr& lip, const endpoint& dest, std::uint16_t port) noexcept {
     pool_type* p = find(lip);
     return p != nullptr ? p->release(dest, port) : errc::not_found;
+  }
+
+  /// Returns `port` to pool number `pool` (sa_rotation_result::pool) and bucket `bucket` without looking
+  /// anything up (see sa_pool::release_in). errc::not_found for a pool index out of range. O(1).
+  errc release_in(std::size_t pool, std::size_t bucket, std::uint16_t port) noexcept {
+    return pool < entries_.size() ? entries_[pool].pool->release_in(bucket, port) : errc::not_found;
   }
 
   /// The pool of `lip`, or nullptr. O(LIPs).

@@ -59,25 +59,11 @@
 #include <string_view>
 #include <vector>
 
+#include "fnat/core/checked.hpp"
 #include "fnat/core/addr.hpp"
 #include "fnat/core/error.hpp"
 
-#if defined(FNAT_CHECKED)
-#include <cstdio>
-#include <cstdlib>
-// Checked mode: an input longer than the hasher was built for would read past its tables.
-#define FNAT_TOEPLITZ_EXPECT(cond, msg)                            \
-  do {                                                             \
-    if (!(cond)) [[unlikely]] {                                    \
-      std::fprintf(stderr, "fnat toeplitz: %s (%s)\n", msg, #cond); \
-      std::abort();                                                \
-    }                                                              \
-  } while (0)
-#else
-#define FNAT_TOEPLITZ_EXPECT(cond, msg) \
-  do {                                  \
-  } while (0)
-#endif
+#define FNAT_TOEPLITZ_EXPECT(cond, msg) FNAT_EXPECT("toeplitz", cond, msg)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>

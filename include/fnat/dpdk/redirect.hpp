@@ -63,24 +63,11 @@
 #include <utility>
 #include <vector>
 
+#include "fnat/core/checked.hpp"
 #include "fnat/core/error.hpp"
 #include "fnat/core/port_plan.hpp"
 
-#if defined(FNAT_CHECKED)
-#include <cstdio>
-#include <cstdlib>
-#define FNAT_REDIRECT_EXPECT(cond, msg)                              \
-  do {                                                               \
-    if (!(cond)) [[unlikely]] {                                      \
-      std::fprintf(stderr, "fnat redirect: %s (%s)\n", msg, #cond);  \
-      std::abort();                                                  \
-    }                                                                \
-  } while (0)
-#else
-#define FNAT_REDIRECT_EXPECT(cond, msg) \
-  do {                                  \
-  } while (0)
-#endif
+#define FNAT_REDIRECT_EXPECT(cond, msg) FNAT_EXPECT("redirect", cond, msg)
 
 namespace fnat::dpdk {
 
