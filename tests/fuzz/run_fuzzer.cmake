@@ -16,7 +16,7 @@ file(MAKE_DIRECTORY ${WORK}/corpus ${WORK}/artifacts)
 file(COPY ${seeds} DESTINATION ${WORK}/corpus)
 
 execute_process(
-  COMMAND ${FUZZER} -max_total_time=${SECONDS} -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+  COMMAND ${FUZZER} -max_total_time=${SECONDS} -timeout=60 -rss_limit_mb=2048 -print_final_stats=1
           -artifact_prefix=${WORK}/artifacts/ ${WORK}/corpus
   RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)

@@ -213,3 +213,24 @@ TEST_CASE("checked mode refuses double frees and foreign pointers without corrup
   REQUIRE(other.deallocate(x) == errc::ok);
 }
 #endif
+
+TEST_CASE("under AddressSanitizer a free slot is poisoned past its free-list link", "[object_pool]") {
+#if defined(FNAT_ASAN)
+  struct big {
+    long words[8];
+  };
+  auto pool = fnat::object_pool<big>::make(4);
+  REQUIRE(pool);
+  big* b = pool->allocate();
+  REQUIRE(b != nullptr);
+  REQUIRE_FALSE(__asan_address_is_poisoned(&b->words[7]));
+  REQUIRE(pool->deallocate(b) == fnat::errc::ok);
+  REQUIRE(__asan_address_is_poisoned(&b->words[7]));   // a use after deallocate() is reported
+  REQUIRE_FALSE(__asan_address_is_poisoned(&b->words[0]));  // the free-list link stays readable
+  big* again = pool->allocate();
+  REQUIRE(again == b);
+  REQUIRE_FALSE(__asan_address_is_poisoned(&again->words[7]));
+#else
+  SUCCEED("not an AddressSanitizer build");
+#endif
+}

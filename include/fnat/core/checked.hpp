@@ -37,3 +37,21 @@ namespace fnat::detail {
 #else
 #define FNAT_ALWAYS_INLINE inline
 #endif
+
+/// AddressSanitizer hooks for memory fnat manages itself (object_pool's free slots): poisoned bytes
+/// make a use after deallocate() an ASan report instead of a silent read of a free slot.
+#if defined(__SANITIZE_ADDRESS__)
+#define FNAT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FNAT_ASAN 1
+#endif
+#endif
+#if defined(FNAT_ASAN)
+#include <sanitizer/asan_interface.h>
+#define FNAT_ASAN_POISON(addr, size) ASAN_POISON_MEMORY_REGION((addr), (size))
+#define FNAT_ASAN_UNPOISON(addr, size) ASAN_UNPOISON_MEMORY_REGION((addr), (size))
+#else
+#define FNAT_ASAN_POISON(addr, size) ((void)(addr), (void)(size))
+#define FNAT_ASAN_UNPOISON(addr, size) ((void)(addr), (void)(size))
+#endif

@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "fnat/core/checked.hpp"
 #include "fnat/core/error.hpp"
 
 namespace fnat {
@@ -173,6 +174,7 @@ class object_pool {
     }
     free_ = n->next;
     std::destroy_at(n);
+    FNAT_ASAN_UNPOISON(n, slot_size);
 #if defined(FNAT_CHECKED)
     mark(index_of_slot(reinterpret_cast<slot*>(n)), true);
 #endif
@@ -203,6 +205,7 @@ class object_pool {
 #endif
     std::destroy_at(p);
     free_ = ::new (static_cast<void*>(p)) free_node{free_};
+    poison_free_slot(free_);
     ++stats_.deallocations;
     --stats_.in_use;
     return errc::ok;
@@ -243,7 +246,10 @@ class object_pool {
     capacity_ = capacity;
     stats_.capacity = capacity;
     free_node* next = nullptr;
-    for (std::size_t i = capacity; i-- > 0;) next = ::new (static_cast<void*>(&slots_[i])) free_node{next};
+    for (std::size_t i = capacity; i-- > 0;) {
+      next = ::new (static_cast<void*>(&slots_[i])) free_node{next};
+      poison_free_slot(next);
+    }
     free_ = next;
 #if defined(FNAT_CHECKED)
     live_bits_.assign((capacity + 63) / 64, 0);
@@ -275,9 +281,17 @@ class object_pool {
     }
   }
 
+  // A free slot keeps its free-list link readable; the rest of it is poisoned under ASan, so that
+  // touching a deallocated object is reported.
+  static void poison_free_slot([[maybe_unused]] free_node* n) noexcept {
+    if constexpr (slot_size > sizeof(free_node))
+      FNAT_ASAN_POISON(reinterpret_cast<std::byte*>(n) + sizeof(free_node), slot_size - sizeof(free_node));
+  }
+
   void release() noexcept {
     if (slots_ == nullptr) return;
     destroy_live();
+    FNAT_ASAN_UNPOISON(slots_, capacity_ * slot_size);  // the memory goes back to its owner clean
     if (owns_memory_) slot_traits::deallocate(alloc_, slots_, capacity_);
     slots_ = nullptr;
     free_ = nullptr;
