@@ -3,7 +3,7 @@
 // at random - an orderly close, a client reset, a server reset, silence until the idle timeout, a UDP
 // exchange - and at the end: every conn created has expired, every sa_pool is whole, no conn object is
 // in use, nothing was dropped or redirected, and memory is flat (DPDK heap byte-for-byte, process RSS
-// within a small margin).
+// within 16 MiB).
 //
 // 2,000,000 flows by default (about 9 million packets), 200,000 in sanitizer builds; FNAT_SOAK_FLOWS
 // overrides.
@@ -66,7 +66,7 @@ TEST_CASE("churn soak: millions of short conns with random endings leak nothing 
   inprocess_rig rig({.mode = "flow", .conns_per_lcore = 16384, .name = "soak", .established_s = 1});
   std::mt19937_64 rng(7);
   constexpr std::size_t wave = 3000;
-  std::size_t heap_after_first = 0, rss_after_first = 0;
+  std::size_t heap_after_first = 0, rss_after_first = 0;  // after the warm-up (a tenth of the flows)
   std::uint32_t next_id = 0x100000;
   std::size_t sent_flows = 0;
   std::map<ending, std::size_t> endings;
@@ -133,7 +133,9 @@ TEST_CASE("churn soak: millions of short conns with random endings leak nothing 
     // Keep the live set below the table: let the previous waves' conns age out (1 s timeouts).
     while (rig.total(&lb::worker_stats::conns_created) - rig.total(&lb::worker_stats::conns_expired) > 8 * wave)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (heap_after_first == 0) {
+    // The baseline is taken once a tenth of the flows went through: by then every preallocated pool
+    // (mbufs, conns, rings) has been touched, so later growth would be a leak, not warm-up.
+    if (heap_after_first == 0 && sent_flows >= total / 10) {
       heap_after_first = rte_heap_bytes();
       rss_after_first = rss_kib();
     }
@@ -148,11 +150,15 @@ TEST_CASE("churn soak: millions of short conns with random endings leak nothing 
   CHECK(rig.total(&lb::worker_stats::conns_expired) == total);
   CHECK(rig.all_drops() == 0);
   CHECK(rig.total(&lb::worker_stats::redirected_out) == 0);
-  // Memory is flat: the DPDK heap did not grow after the first wave, the process barely.
+  // Memory is flat: the DPDK heap did not grow after the warm-up, the process barely. (Not the RSS
+  // under AddressSanitizer, whose quarantine keeps freed blocks resident by design; LeakSanitizer
+  // checks that build's heap at exit instead.)
   CHECK(rte_heap_bytes() == heap_after_first);
   const std::size_t rss_end = rss_kib();
-  INFO("RSS after the first wave " << rss_after_first << " KiB, at the end " << rss_end << " KiB");
-  CHECK(rss_end <= rss_after_first + 32 * 1024);
+  INFO("RSS after the warm-up " << rss_after_first << " KiB, at the end " << rss_end << " KiB");
+#if !defined(FNAT_ASAN)
+  CHECK(rss_end <= rss_after_first + 16 * 1024);
+#endif
   const std::string leaks = rig.lb().drain_and_check();
   INFO(leaks);
   CHECK(leaks.empty());
