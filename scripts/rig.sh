@@ -35,6 +35,9 @@
 #                             servers, then is put back as it was
 # Environment: FNAT_RIG_PREFIX (default "fnat-", must start with "fnat-") names the namespaces, so
 # two rigs can coexist; FNAT_RIG_STATE (default /tmp/<prefix>rig) holds server configs and pids.
+# FNAT_RIG_ACCESS_LOG=1 makes serve's nginx log every request to $FNAT_RIG_STATE/rsI/access.log, one
+# line "CLIENT_ADDR CLIENT_PORT SERVER_ADDR URI STATUS" (behind the balancer, CLIENT is a LIP:lport);
+# default off (no log, as for performance figures).
 # Needs root, iproute2, ethtool, nginx and socat (scripts/bootstrap.sh installs them).
 set -euo pipefail
 
@@ -146,7 +149,8 @@ stop_servers() {
 }
 
 write_nginx_conf() {  # dir i
-  local d=$1 i=$2
+  local d=$1 i=$2 access=off
+  [ "${FNAT_RIG_ACCESS_LOG:-0}" = 1 ] && access="$d/access.log fnat_src"
   mkdir -p "$d/html" "$d/tmp"
   printf 'rs%s\n' "$i" >"$d/html/index.txt"
   head -c 1048576 /dev/zero >"$d/html/1m.bin"
@@ -160,7 +164,8 @@ pid $d/nginx.pid;
 error_log $d/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  log_format fnat_src '\$remote_addr \$remote_port \$server_addr \$request_uri \$status';
+  access_log $access;
   client_body_temp_path $d/tmp/body;
   proxy_temp_path $d/tmp/proxy;
   fastcgi_temp_path $d/tmp/fastcgi;

@@ -246,12 +246,12 @@ std::string balancer::summary() const {
   for (std::size_t r = 1; r < drop_reason_count; ++r) {
     std::uint64_t n = 0;
     for (const auto& w : workers_) n += w->stats().parse_drops[r].get();
-    if (n != 0) reasons += " " + std::string(to_string(static_cast<drop_reason>(r))) + "=" + std::to_string(n);
+    if (n != 0) reasons.append(" ").append(to_string(static_cast<drop_reason>(r))).append("=").append(std::to_string(n));
   }
   for (std::size_t r = 0; r < lb_drop_count; ++r) {
     std::uint64_t n = 0;
     for (const auto& w : workers_) n += w->stats().drops[r].get();
-    if (n != 0) reasons += " " + std::string(to_string(static_cast<lb_drop>(r))) + "=" + std::to_string(n);
+    if (n != 0) reasons.append(" ").append(to_string(static_cast<lb_drop>(r))).append("=").append(std::to_string(n));
   }
   if (!reasons.empty()) o << "  drops by reason:" << reasons << "\n";
   return head.str() + o.str();

@@ -958,7 +958,7 @@ std::string lb_config::describe() const {
        "-" + std::to_string(global.port_high) + ", " + std::to_string(global.conns_per_lcore) + " conns per lcore\n";
   for (const auto& p : ports) {
     s += "  port " + p.name + " (" + std::string(to_string(p.role)) + "):";
-    for (const auto& a : p.addresses) s += " " + a.to_string();
+    for (const auto& a : p.addresses) s.append(" ").append(a.to_string());
     for (const auto& g : p.gateways) s += " gateway " + g.to_string();
     if (!p.neighbours.empty()) s += ", " + std::to_string(p.neighbours.size()) + " static neighbours";
     s += "\n";
@@ -966,9 +966,12 @@ std::string lb_config::describe() const {
   for (const auto& v : services) {
     s += "  service " + v.name + ": " + v.vip.to_string() + " " + proto_name(v.proto) + ", " +
          std::string(to_string(v.scheduler)) + ", lip";
-    for (const auto& l : v.lips) s += " " + l.to_string();
+    for (const auto& l : v.lips) s.append(" ").append(l.to_string());
     s += ", rs";
-    for (const auto& r : v.rss) s += " " + r.addr.to_string() + (r.weight != 1 ? "*" + std::to_string(r.weight) : "");
+    for (const auto& r : v.rss) {
+      s.append(" ").append(r.addr.to_string());
+      if (r.weight != 1) s.append("*").append(std::to_string(r.weight));
+    }
     s += "\n";
   }
   return s;

@@ -120,6 +120,15 @@ TEST_CASE("parse: a hand-checked IPv4 TCP SYN", "[packet][parse]") {
   CHECK(info.is_tcp_syn());
   CHECK_FALSE(info.has_vlan);
   CHECK(parse(tcp4_in, info, {.verify_ip_checksum = true, .verify_l4_checksum = true}) == drop_reason::none);
+  // Only a SYN alone opens a connection: SYN+ACK, SYN+FIN and SYN+RST do not.
+  for (const std::uint8_t extra : {fnat::tcp_flags::ack, fnat::tcp_flags::fin, fnat::tcp_flags::rst}) {
+    packet_info other = info;
+    other.tcp_flags = static_cast<std::uint8_t>(fnat::tcp_flags::syn | extra);
+    CHECK_FALSE(other.is_tcp_syn());
+  }
+  packet_info psh = info;
+  psh.tcp_flags = fnat::tcp_flags::syn | fnat::tcp_flags::psh;
+  CHECK(psh.is_tcp_syn());
 }
 
 TEST_CASE("parse: IPv6 UDP, ICMP echo tuples, VLAN tag, TCP options, padding", "[packet][parse]") {

@@ -190,8 +190,14 @@ struct endpoint {
 
   /// "198.18.2.1:80" or "[2001:2::1]:80".
   [[nodiscard]] std::string to_string() const {
-    return addr.is_v4() ? addr.to_string() + ":" + std::to_string(port)
-                        : "[" + addr.to_string() + "]:" + std::to_string(port);
+    // Appends rather than "[" + s: g++ 12 at -O3 warns falsely (-Wrestrict, GCC bug 105329) on
+    // literal + rvalue string, which would fail users' -Werror builds.
+    std::string out;
+    if (addr.is_v6()) out += '[';
+    out += addr.to_string();
+    out += addr.is_v6() ? "]:" : ":";
+    out += std::to_string(port);
+    return out;
   }
   friend constexpr bool operator==(const endpoint&, const endpoint&) noexcept = default;
   friend constexpr auto operator<=>(const endpoint&, const endpoint&) noexcept = default;

@@ -199,9 +199,11 @@ struct packet_info {
   /// L4 header + data (the IP payload).
   [[nodiscard]] constexpr std::uint32_t l4_len() const noexcept { return frame_len - l4_off; }
   [[nodiscard]] constexpr bool is_ip() const noexcept { return kind != packet_kind::arp; }
-  /// SYN without ACK: the first packet of a TCP connection.
+  /// A SYN alone (no ACK, FIN or RST): the only segment that may open a connection. SYN+FIN and
+  /// SYN+RST are the scanner's and the attacker's, never a client's (DPVS refuses them likewise).
   [[nodiscard]] constexpr bool is_tcp_syn() const noexcept {
-    return proto == ipproto::tcp && (tcp_flags & (tcp_flags::syn | tcp_flags::ack)) == tcp_flags::syn;
+    constexpr std::uint8_t opening = tcp_flags::syn | tcp_flags::ack | tcp_flags::fin | tcp_flags::rst;
+    return proto == ipproto::tcp && (tcp_flags & opening) == tcp_flags::syn;
   }
   [[nodiscard]] constexpr bool is_echo_request() const noexcept {
     return (proto == ipproto::icmp && icmp_type == icmp_type::echo_request) ||

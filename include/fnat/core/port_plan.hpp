@@ -206,8 +206,8 @@ class port_plan {
                          "  ";
       const auto& b = bases_[i];
       constexpr std::size_t shown = 8;
-      for (std::size_t j = 0; j < b.size() && j < shown; ++j) line += (j ? "," : "") + hex16(b[j]);
-      if (b.size() > shown) line += ",... (" + std::to_string(b.size()) + " classes)";
+      for (std::size_t j = 0; j < b.size() && j < shown; ++j) line.append(j ? "," : "").append(hex16(b[j]));
+      if (b.size() > shown) line.append(",... (").append(std::to_string(b.size())).append(" classes)");
       s += line + "\n";
     }
     return s;
