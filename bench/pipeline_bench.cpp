@@ -45,7 +45,9 @@ namespace {
 using namespace fnat;
 
 constexpr std::size_t burst = 32;
-constexpr std::size_t live_conns = 1u << 20;
+constexpr std::size_t live_conns = 1'000'000;
+// Table capacity: the live conns plus one batch of new ones (pipeline_new_conn), 2^20.
+constexpr std::size_t capacity = std::size_t{1} << 20;
 constexpr int n_rs = 32;
 constexpr int n_lips = 8;
 
@@ -126,7 +128,7 @@ struct no_steering_ops : dpdk::rte_ethdev_ops {
 };
 
 std::string config_text(const std::string& cport, const std::string& sport) {
-  std::string t = "[global]\nworkers = 1\nsteering = redirect\nconns_per_lcore = " + std::to_string(2 * live_conns) +
+  std::string t = "[global]\nworkers = 1\nsteering = redirect\nconns_per_lcore = " + std::to_string(capacity) +
                   "\ntelemetry = off\n";
   t += "[port " + cport + "]\nrole = client\naddress = 198.18.0.1/24\naddress = 2001:2:0:1::1/64\n"
        "address = 198.18.1.1/24\naddress = 2001:2:0:3::1/64\ngateway = 198.18.0.254\ngateway = 2001:2:0:1::fe\n"

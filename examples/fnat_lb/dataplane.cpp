@@ -203,11 +203,12 @@ unsigned worker::poll_once() {
 
 void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, bool redirected) {
   const lb_port& lp = sh_.ports[port];
-  packet_info info[64];
-  inet_tuple keys[64];
-  std::uint32_t hashes[64];
-  rte_mbuf* fwd[64];
-  std::uint16_t fwd_info[64];
+  // Scratch of the burst, kept in the worker: as locals they would be zeroed (default member
+  // initialisers) on every burst, 7 KiB of stores for nothing.
+  packet_info* info = scratch_.info.data();
+  inet_tuple* keys = scratch_.keys.data();
+  rte_mbuf** fwd = scratch_.fwd.data();
+  std::uint16_t* fwd_info = scratch_.fwd_info.data();
   unsigned k = 0;
   const port_plan& plan = *sh_.plan;
   for (std::uint16_t i = 0; i < n; ++i) {
@@ -240,16 +241,13 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
       }
     }
     keys[k] = pi.tuple;
-    // The bucket's miss starts now and resolves while the rest of the burst is parsed.
-    hashes[k] = table_->hash_of(pi.tuple);
-    table_->prefetch(hashes[k]);
     fwd[k] = m;
     fwd_info[k] = i;
     ++k;
   }
   if (k == 0) return;
-  lb_table::hit hits[64];
-  table_->find_bulk_with_hash({keys, k}, hashes, hits);
+  lb_table::hit* hits = scratch_.hits.data();
+  table_->find_bulk({keys, k}, hits);
   for (unsigned j = 0; j < k; ++j) {
     packet_info& pi = info[fwd_info[j]];
     if (hits[j])
@@ -262,29 +260,20 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
 // ---- forwarding ---------------------------------------------------------------------------------
 
 void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir) {
-  if (c.proto == ipproto::tcp) {
-    const auto old = static_cast<tcp_state>(c.state);
-    const tcp_state now = tcp_transition(old, dir, info.tcp_flags);
-    c.state = static_cast<std::uint8_t>(now);
-    if (now != old)
-      wheel_->rearm(c, ticks_of(now));
-    else
-      wheel_->refresh(c, ticks_of(now));
-  } else {
-    const auto old = static_cast<udp_state>(c.state);
-    const udp_state now = udp_transition(old, dir);
-    c.state = static_cast<std::uint8_t>(now);
-    if (now != old)
-      wheel_->rearm(c, ticks_of(now));
-    else
-      wheel_->refresh(c, ticks_of(now));
-  }
+  // State first: the wheel entry (a cold line) is touched only when the state changes.
+  const std::uint8_t old = c.state;
+  c.state = c.proto == ipproto::tcp
+                ? static_cast<std::uint8_t>(tcp_transition(static_cast<tcp_state>(old), dir, info.tcp_flags))
+                : static_cast<std::uint8_t>(udp_transition(static_cast<udp_state>(old), dir));
+  c.last_seen = static_cast<std::uint32_t>(wheel_->now_tick());
+  if (c.state != old) wheel_->rearm(c, timeout_of(c));
   if (dir == direction::inbound) {
     stats_.inbound.add();
-    forward(m, info, c.out().reversed(), c.to_rs);
+    forward(m, info, c.out().reversed(), sh_.services[c.service].rss[c.rs].to);
   } else {
     stats_.outbound.add();
-    forward(m, info, c.in().reversed(), c.to_client);
+    const next_hop nh = sh_.cfg->routes.lookup(c.in().saddr);
+    forward(m, info, c.in().reversed(), egress{nh.addr, nh.port});
   }
 }
 
@@ -335,8 +324,6 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
     drop(m, lb_drop::conn_pool_empty);
     return;
   }
-  c->to_client = egress{client_route.addr, client_route.port};
-  c->to_rs = rs.to;
   c->service = *svc_index;
   c->rs = static_cast<std::uint16_t>(pick.index);
   c->lip_slot = lease.pool;
@@ -350,18 +337,15 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
     drop(m, rc == errc::table_full ? lb_drop::table_full : lb_drop::tuple_in_use);
     return;
   }
-  if (info.proto == ipproto::tcp) {
-    const tcp_state s = tcp_transition(tcp_state::none, direction::inbound, info.tcp_flags);
-    c->state = static_cast<std::uint8_t>(s);
-    (void)wheel_->arm(*c, ticks_of(s));
-  } else {
-    c->state = static_cast<std::uint8_t>(udp_state::oneway);
-    (void)wheel_->arm(*c, ticks_of(udp_state::oneway));
-  }
+  c->state = info.proto == ipproto::tcp
+                 ? static_cast<std::uint8_t>(tcp_transition(tcp_state::none, direction::inbound, info.tcp_flags))
+                 : static_cast<std::uint8_t>(udp_state::oneway);
+  c->last_seen = static_cast<std::uint32_t>(wheel_->now_tick());
+  (void)wheel_->arm(*c, timeout_of(*c));
   stats_.conns_created.add();
   rs_conns_[rs_base_[*svc_index] + pick.index].add();
   stats_.inbound.add();
-  forward(m, info, out.reversed(), c->to_rs);
+  forward(m, info, out.reversed(), rs.to);
 }
 
 void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
@@ -531,6 +515,19 @@ std::size_t worker::expire(std::uint64_t now) {
 }
 
 void worker::on_expire(lb_conn& c) {
+  // Lazy idle timer: packets only stamp last_seen; a conn that saw one since the wheel entry was set
+  // waits for the rest of its timeout.
+  const std::uint64_t now = wheel_->now_tick();
+  const std::uint64_t idle = now - std::min<std::uint64_t>(now, c.last_seen);
+  const std::uint64_t timeout = timeout_of(c);
+  if (idle < timeout) {
+    wheel_->rearm(c, timeout - idle);
+    return;
+  }
+  expire_conn(c);
+}
+
+void worker::expire_conn(lb_conn& c) {
   (void)table_->erase(c);
   (void)rotations_[c.service].release_in(c.lip_slot, c.sa_bucket, c.lport());
   (void)pool_->deallocate(&c);
@@ -541,7 +538,7 @@ bool worker::remove_conn(const inet_tuple& key) noexcept {
   const auto h = table_->find(key);
   if (!h) return false;
   wheel_->cancel(*h.conn);
-  on_expire(*h.conn);
+  expire_conn(*h.conn);
   return true;
 }
 

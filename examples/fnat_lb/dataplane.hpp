@@ -79,15 +79,25 @@ struct egress {
 
 /// A FullNAT connection. Both tuples live in the conn_hooks (inbound: client -> VIP, outbound:
 /// RS -> LIP:lport), so the rewrite of one direction is the other direction's tuple reversed.
-struct alignas(64) lb_conn : conn_hooks<inet_tuple>, timer_entry {
-  egress to_client;
-  egress to_rs;
+///
+/// Layout, for the per-packet path: the two tuple nodes (112 bytes) and every field a forwarded packet
+/// reads or writes fill the first two cache lines, which the conn table's bulk lookup prefetches; the
+/// timer entry and what only creation and expiry use sit on the third line. The next hop towards the
+/// client is looked up per outbound packet (a few compares over the connected networks) rather than
+/// kept in the conn, where it would cost a cache line per packet. The idle timer is lazy: a
+/// packet only stamps `last_seen` (in the hot lines); the wheel entry is re-armed when the state
+/// changes (a few times per conn) and, when it fires, for whatever idle time is left.
+struct alignas(64) lb_conn : conn_hooks<inet_tuple> {
+  // ---- hot: read or written by every forwarded packet (bytes 112..127) ----
+  std::uint32_t last_seen = 0;  ///< wheel tick of the last packet
   std::uint16_t service = 0;
   std::uint16_t rs = 0;
   std::uint16_t lip_slot = 0;   ///< the LIP's pool in the service's rotation (sa_rotation_result::pool)
   std::uint16_t sa_bucket = 0;  ///< the lport's bucket in that pool (released there, no bucket_of)
   std::uint8_t proto = 0;
-  std::uint8_t state = 0;  ///< tcp_state or udp_state
+  std::uint8_t state = 0;       ///< tcp_state or udp_state
+  // ---- cold: creation and expiry ----
+  timer_entry timer;
 
   [[nodiscard]] const inet_tuple& in() const noexcept { return tuple(direction::inbound); }
   [[nodiscard]] const inet_tuple& out() const noexcept { return tuple(direction::outbound); }
@@ -142,7 +152,7 @@ struct tsc_clock {
 
 using lb_table = conn_table<lb_conn, conn_hooks_base<lb_conn>, tuple_hash, dpdk::rte_allocator<std::byte>>;
 using lb_conn_pool = object_pool<lb_conn, dpdk::rte_allocator<std::byte>>;
-using lb_wheel = timer_wheel<lb_conn, timer_in_base<lb_conn>, tsc_clock>;
+using lb_wheel = timer_wheel<lb_conn, timer_member<&lb_conn::timer>, tsc_clock>;
 using lb_neighbours = neighbour_cache<rte_mbuf*>;
 
 /// A port as the dataplane sees it.
@@ -277,6 +287,13 @@ class worker {
     std::uint16_t count = 0;
     std::array<rte_mbuf*, 64> pkts{};
   };
+  struct burst_scratch {
+    std::array<packet_info, 64> info;
+    std::array<inet_tuple, 64> keys;
+    std::array<rte_mbuf*, 64> fwd;
+    std::array<std::uint16_t, 64> fwd_info;
+    std::array<lb_table::hit, 64> hits;
+  };
 
   worker(lb_shared& shared, std::size_t index);
 
@@ -294,9 +311,13 @@ class worker {
   void drop(rte_mbuf* m, lb_drop why);
   void drop(rte_mbuf* m, drop_reason why);
   void on_expire(lb_conn& c);
+  void expire_conn(lb_conn& c);
   [[nodiscard]] std::size_t owner_of_reply(const lb_port& port, const packet_info& info) const noexcept;
   [[nodiscard]] std::uint64_t ticks_of(tcp_state s) const noexcept { return tcp_ticks_[static_cast<std::size_t>(s)]; }
   [[nodiscard]] std::uint64_t ticks_of(udp_state s) const noexcept { return udp_ticks_[static_cast<std::size_t>(s)]; }
+  [[nodiscard]] std::uint64_t timeout_of(const lb_conn& c) const noexcept {
+    return c.proto == ipproto::tcp ? ticks_of(static_cast<tcp_state>(c.state)) : ticks_of(static_cast<udp_state>(c.state));
+  }
 
   lb_shared& sh_;
   std::size_t index_;
@@ -315,6 +336,7 @@ class worker {
   std::vector<lb_rotation> rotations_;                 // per service
   std::vector<any_scheduler> schedulers_;              // per service
   std::vector<tx_buffer> tx_;                          // per port
+  burst_scratch scratch_;
   std::array<std::uint64_t, tcp_state_count> tcp_ticks_{};
   std::array<std::uint64_t, 2> udp_ticks_{};
   std::size_t lips_ = 0;

@@ -67,12 +67,11 @@
 // A DPDK loop receives 32 or 64 packets at a time. find_bulk runs the lookups in three passes so
 // that the cache misses of all the keys overlap instead of following one another:
 //   1. hash every key, compute its bucket address, prefetch the bucket;
-//   2. read every bucket head (now in cache), prefetch the conn of the first node of each
-//      non-empty chain (all its lines: the caller reads the conn next, so its misses overlap here);
-//   3. in rounds, compare one node of every chain still unresolved (stored hash, then key) and
-//      prefetch the conn of the next node of those that did not match.
-// A caller that knows keys before it looks them up (a parse loop over a burst) can call
-// prefetch(hash) per key as it goes, so stage 1's misses are already under way.
+//   2. read every bucket head (now in cache), prefetch the first node of each non-empty chain (by
+//      address alone: reading the node to find its conn would wait for the very miss being started);
+//   3. in rounds, compare one node of every chain still unresolved (stored hash, then key); on a
+//      match prefetch the conn's other tuple node (the caller rewrites with it), else prefetch the
+//      next node of the chain.
 // Per key that is two rounds of independent misses (bucket, node) instead of two dependent ones,
 // and the quarter of hits that are second in their chain (a/2 at a = 0.5) cost one more round
 // shared by all of them rather than one serial miss each. The price of chaining shows here: a
@@ -405,11 +404,6 @@ class conn_table {
     return r;
   }
 
-  /// Starts fetching the bucket of hash `h` (from hash_of) into the cache and returns at once: call it
-  /// as soon as a packet's key is known (e.g. while parsing the rest of a burst), then look the key up
-  /// with find_with_hash / find_bulk_with_hash once the bucket has had time to arrive. O(1), noexcept.
-  void prefetch(std::uint32_t h) const noexcept { __builtin_prefetch(buckets_ + (h & mask_), 0, 3); }
-
   /// True if `key` is in the table; not counted in the lookup statistics.
   [[nodiscard]] bool contains(const key_type& key) const noexcept {
     return const_cast<conn_table*>(this)->probe(key, hash_of(key)).conn != nullptr;
@@ -677,7 +671,7 @@ class conn_table {
       out[i] = hit{};
       cur[i] = buckets_[bi[i]].begin();
       if (cur[i] != buckets_[bi[i]].end()) {
-        prefetch_conn(node_at(cur[i]));
+        prefetch_node(node_at(cur[i]));
         pending |= std::uint64_t{1} << i;
       }
     }
@@ -689,12 +683,13 @@ class conn_table {
         node_type& nd = node_at(cur[i]);
         if (nd.hash == hashes[i] && keys_equal(nd.key, keys[i])) {
           out[i] = hit{&conn_of(nd), nd.dir};
+          prefetch_hooks(*out[i].conn);
           found |= bit;
           pending &= ~bit;
         } else if (++cur[i] == buckets_[bi[i]].end()) {
           pending &= ~bit;
         } else {
-          prefetch_conn(node_at(cur[i]));
+          prefetch_node(node_at(cur[i]));
         }
       }
     }
@@ -704,14 +699,24 @@ class conn_table {
     return found;
   }
 
-  // Every line of the conn a candidate node belongs to, not only the node's: the caller of a bulk
-  // lookup reads the conn next (its other tuple, its state), so those misses overlap with the node's
-  // instead of following the whole lookup one packet at a time. A candidate that does not match (a/2
-  // of a node per hit at load factor a) costs the extra lines for nothing.
-  static void prefetch_conn(node_type& nd) noexcept {
-    const auto* first = reinterpret_cast<const char*>(&conn_of(nd));
+  // A node's 32 or 56 bytes: one line, or two when it straddles a line boundary. Address arithmetic
+  // only: the node itself is not read (it is what is being fetched).
+  static void prefetch_node(const node_type& nd) noexcept {
+    const auto* p = reinterpret_cast<const char*>(&nd);
+    __builtin_prefetch(p, 0, 3);
+    if ((reinterpret_cast<std::uintptr_t>(p) & 63) + sizeof(node_type) > 64) __builtin_prefetch(p + sizeof(node_type) - 1, 0, 3);
+  }
+
+  // Once a key matched (its node is in cache, so its conn's address costs nothing): the lines of both
+  // tuple nodes, because the caller rewrites with the other one. Issued as the hit is found, the miss
+  // overlaps with the rest of the burst's lookups. (A conn type that keeps its hot fields next to its
+  // conn_hooks gets them in the same lines.) Prefetching those lines already with the candidate node
+  // in stage 2 was measured slower here (pipeline_bench, AMD EPYC VM): with a burst's buckets and
+  // nodes in flight the extra lines queue behind them.
+  static void prefetch_hooks(Conn& c) noexcept {
+    const auto* first = reinterpret_cast<const char*>(&Access::hooks(c));
     const auto line = reinterpret_cast<std::uintptr_t>(first) & ~std::uintptr_t{63};
-    const auto end = reinterpret_cast<std::uintptr_t>(first) + sizeof(Conn);
+    const auto end = reinterpret_cast<std::uintptr_t>(first) + sizeof(hooks_type);
     for (std::uintptr_t p = line; p < end; p += 64) __builtin_prefetch(reinterpret_cast<const void*>(p), 0, 3);
   }
 
