@@ -21,7 +21,7 @@ if [[ -z $testpmd ]]; then
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "/var/run/dpdk/fnat-testpmd-$$"' EXIT  # EAL's runtime dir too
 
 "$rules_bin" >"$work/rules.txt"
 n=$(wc -l <"$work/rules.txt")

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -39,7 +40,14 @@ void start_eal() {
     return;
   }
   eal_ok = true;
-  std::atexit([] { rte_eal_cleanup(); });
+  std::atexit([] {
+    // --no-shconf still makes a runtime directory per --file-prefix: remove it, or every test process
+    // leaves one behind in /var/run/dpdk.
+    const std::string dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  });
 }
 }  // namespace
 
