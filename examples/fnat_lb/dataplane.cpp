@@ -354,6 +354,14 @@ void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const
     drop(m, r.reason);
     return;
   }
+  if (info.has_vlan) {
+    // An 802.1Q tag belongs to the link the frame came in on; the balancer's ports are untagged, so
+    // the frame leaves without it (the server side would otherwise see the client's VLAN).
+    auto* p = rte_pktmbuf_mtod(m, std::uint8_t*);
+    std::memmove(p + vlan_hdr_len, p, 12);
+    (void)rte_pktmbuf_adj(m, vlan_hdr_len);
+    m->l2_len = ether_hdr_len;
+  }
   send(m, e);
 }
 
