@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -162,4 +163,15 @@ TEST_CASE("churn soak: millions of short conns with random endings leak nothing 
   const std::string leaks = rig.lb().drain_and_check();
   INFO(leaks);
   CHECK(leaks.empty());
+  // One line for docs/ROBUSTNESS.md (run the binary with -s or look at ctest -V to see it).
+  std::printf("soak: %zu flows (close %zu, client reset %zu, server reset %zu, idle timeout %zu, udp %zu); "
+              "rx %llu packets, drops %llu; conns created %llu, expired %llu; DPDK heap %zu -> %zu bytes; "
+              "RSS %zu -> %zu KiB; leak check %s\n",
+              total, endings[ending::close], endings[ending::client_rst], endings[ending::server_rst],
+              endings[ending::idle], endings[ending::udp],
+              static_cast<unsigned long long>(rig.total(&lb::worker_stats::rx_packets)),
+              static_cast<unsigned long long>(rig.all_drops()),
+              static_cast<unsigned long long>(rig.total(&lb::worker_stats::conns_created)),
+              static_cast<unsigned long long>(rig.total(&lb::worker_stats::conns_expired)), heap_after_first,
+              rte_heap_bytes(), rss_after_first, rss_end, leaks.empty() ? "passed" : "FAILED");
 }
