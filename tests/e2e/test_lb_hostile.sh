@@ -50,11 +50,15 @@ e2e_lb_start "$cfg" "$WORKERS"
 
 # curl_all: 4 IPv4 and 4 IPv6 requests through the VIPs, each on its own connection; all must answer
 # 200 with a real server's body, and both servers must answer over each family.
+CURL_ASKED=0
+CURL_SERVED=0
 curl_all() {
   local what=$1 url out
   for url in "http://$FNAT_VIP4/?[1-4]" "http://[$FNAT_VIP6]/?[1-4]"; do
     out=$(timeout 60 ip netns exec "$FNAT_NS_CLIENT" curl -sS --max-time 10 -H 'Connection: close' \
       -w 'code=%{http_code}\n' "$url" 2>&1)
+    CURL_ASKED=$((CURL_ASKED + 4))
+    CURL_SERVED=$((CURL_SERVED + $(grep -c '^code=200$' <<<"$out")))
     check "$what: $url: 4 answers 200 from a real server, both servers answered" \
       is "$(grep -c '^code=200$' <<<"$out") == 4 && $(grep -c '^rs[12]$' <<<"$out") == 4 &&
           $(grep -c '^rs1$' <<<"$out") > 0 && $(grep -c '^rs2$' <<<"$out") > 0"
@@ -102,7 +106,12 @@ tel = Telemetry(sys.argv[1])
 l2 = conf.L2socket(iface=IFACE)
 
 
+sent = 0
+
+
 def send(frames):
+    global sent
+    sent += len(frames)
     for i, f in enumerate(frames):
         l2.send(Raw(load=f) if isinstance(f, (bytes, bytearray)) else f)
         if i % 32 == 31:
@@ -367,6 +376,7 @@ report(rx >= len(fuzzed) * 3 // 4,
        f"{len(fuzzed)} fuzzed frames: the balancer received {rx} (the kernel keeps fragments, drops broken tags), "
        f"forwarded {after['inbound'] - before['inbound']}, dropped {after['drops'] - before['drops']}, "
        "and keeps answering telemetry")
+print(f"SENT {sent}", flush=True)
 print(f"RESULT {passed} {failed}", flush=True)
 EOF
 py_rc=$?
@@ -386,6 +396,6 @@ check "every conn timed out within 40 s (created = expired; conns, conn objects,
   e2e_wait_for 40 e2e_lb_idle
 check "every sa_pool is whole again: no port used, as many free as at start" \
   e2e_sapool_whole "$sapool0" "$(tel /fnat/sapool)"
-e2e_log "drops by reason: $(jeval '", ".join("%s=%d" % (k[5:], v) for k, v in d.items() if k.startswith("drop_") and v) or "none"' "$(tel /fnat/stats)")"
+e2e_log "SUMMARY hostile frames sent $(sed -n 's/^SENT //p' "$E2E_DIR/hostile.out"), requests served $CURL_SERVED of $CURL_ASKED, drops by reason: $(jeval '" ".join("%s=%d" % (k[5:], v) for k, v in d.items() if k.startswith("drop_") and v) or "none"' "$(tel /fnat/stats)")"
 e2e_lb_stop
 e2e_finish
