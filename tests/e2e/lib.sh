@@ -38,6 +38,7 @@ E2E_LB_PID=""
 E2E_DIR=""
 E2E_T0=${EPOCHREALTIME/[.,]/}
 E2E_PY=/usr/bin/python3  # Debian's python3: python3-scapy is installed for it
+export PYTHONPATH="$E2E_ROOT/tests/e2e${PYTHONPATH:+:$PYTHONPATH}"  # craft.py, the tests' frame builders
 
 e2e_log() { printf '[%s %6.1fs] %s\n' "$E2E_NAME" "$(((${EPOCHREALTIME/[.,]/} - E2E_T0) / 100000))e-1" "$*"; }
 
@@ -75,6 +76,21 @@ check_eq() {
   else
     E2E_FAIL=$((E2E_FAIL + 1))
     echo "  FAIL  $1: got '$2', want '$3'"
+  fi
+}
+
+# e2e_script_verdict OUTPUT STATUS: a test's Python script printed its own ok / FAIL lines and, as its
+# last word, "RESULT <passed> <failed>" into OUTPUT, and exited with STATUS: shows OUTPUT, checks that
+# the script ran to its end, and adds its counts to the test's.
+e2e_script_verdict() {
+  local result
+  cat "$1"
+  result=$(sed -n 's/^RESULT \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$1")
+  check_eq "the Python script writing $(basename "$1") ran to its end (exit status)" "$2" 0
+  check "it reported its own checks (RESULT line)" test -n "$result"
+  if [ -n "$result" ]; then
+    E2E_PASS=$((E2E_PASS + ${result% *}))
+    E2E_FAIL=$((E2E_FAIL + ${result#* }))
   fi
 }
 

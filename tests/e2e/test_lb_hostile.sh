@@ -77,6 +77,8 @@ from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6DestUnreach,
                        IPOption_RR, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop,
                        IPv6ExtHdrRouting, Raw, conf, fragment, fuzz)
 
+from craft import Craft  # tests/e2e/craft.py (lib.sh puts tests/e2e on PYTHONPATH)
+
 conf.verb = 0
 env = os.environ
 IFACE, CMAC, LBMAC = env["FNAT_IF_CLIENT"], env["FNAT_CLIENT_MAC"], env["FNAT_LB_CLIENT_MAC"]
@@ -181,37 +183,8 @@ def absorbed(what, frames):
            + (f", drops {moved}" if moved else "") + (f", forwarded {fwd}" if fwd else ""))
 
 
-_ports = iter(range(20000, 60000))
-
-
-def port():  # a client port no earlier frame used, so that no frame meets an earlier conn
-    return next(_ports)
-
-
-def E(**kw):
-    return Ether(src=CMAC, dst=LBMAC, **kw)
-
-
-def ip4(**kw):
-    return IP(**{"src": C4, "dst": VIP4, **kw})
-
-
-def ip6(**kw):
-    return IPv6(**{"src": C6, "dst": VIP6, **kw})
-
-
-def syn(**kw):
-    return TCP(sport=port(), dport=HTTP, flags="S", **kw)
-
-
-def udp(**kw):
-    return UDP(sport=port(), dport=ECHO, **kw)
-
-
-def raw_ip4(ver_ihl, proto=6, payload=b""):  # an IPv4 header written by hand (scapy fixes fields up)
-    h = bytearray(bytes(IP(src=C4, dst=VIP4, proto=proto, len=20 + len(payload))))
-    h[0] = ver_ihl
-    return bytes(E(type=0x0800)) + bytes(h) + payload
+craft = Craft(CMAC, LBMAC, C4, C6, VIP4, VIP6, HTTP, ECHO)
+port, E, ip4, ip6, syn, udp, raw_ip4 = craft.port, craft.E, craft.ip4, craft.ip6, craft.syn, craft.udp, craft.raw_ip4
 
 
 def arp_bytes(**kw):
@@ -379,14 +352,7 @@ report(rx >= len(fuzzed) * 3 // 4,
 print(f"SENT {sent}", flush=True)
 print(f"RESULT {passed} {failed}", flush=True)
 EOF
-py_rc=$?
-cat "$E2E_DIR/hostile.out"
-result=$(sed -n 's/^RESULT \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$E2E_DIR/hostile.out")
-check_eq "the scapy script ran to its end (exit status)" "$py_rc" 0
-if [ -n "$result" ]; then
-  E2E_PASS=$((E2E_PASS + ${result% *}))
-  E2E_FAIL=$((E2E_FAIL + ${result#* }))
-fi
+e2e_script_verdict "$E2E_DIR/hostile.out" $?
 check "the balancer is still running" kill -0 "$E2E_LB_PID"
 
 # ---- 3, 5: still serving, then nothing left in use ----------------------------------------------------

@@ -49,39 +49,15 @@ from scapy.all import (ARP, IP, TCP, UDP, Dot1Q, Ether, IPOption, IPOption_Route
                        IPOption_RR, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting,
                        Raw, fragment, wrpcap)
 
+from craft import Craft  # tests/e2e/craft.py (lib.sh puts tests/e2e on PYTHONPATH)
+
 CMAC, LBMAC = os.environ["CLIENT_MAC"], "02:70:63:61:70:00"
 C4, C6 = "198.18.0.2", "2001:2:0:1::2"
 VIP4, VIP6, LIP4, LIP6 = "198.18.1.100", "2001:2:0:3::100", "198.18.2.100", "2001:2:0:2::100"
 HTTP, ECHO = 80, 5353
-ports = iter(range(20000, 60000))
 frames, expect, valid = [], {}, []
-
-
-def E(**kw):
-    return Ether(src=CMAC, dst=LBMAC, **kw)
-
-
-def ip4(**kw):
-    return IP(**{"src": C4, "dst": VIP4, **kw})
-
-
-def ip6(**kw):
-    return IPv6(**{"src": C6, "dst": VIP6, **kw})
-
-
-def syn(**kw):  # each SYN its own sequence number: how a frame is recognised after the rewrite
-    sport = next(ports)
-    return TCP(**{"sport": sport, "dport": HTTP, "flags": "S", "seq": sport * 7919, **kw})
-
-
-def udp(**kw):
-    return UDP(**{"sport": next(ports), "dport": ECHO, **kw})
-
-
-def raw_ip4(ver_ihl, payload):  # scapy would fix version and IHL up: write them by hand
-    h = bytearray(bytes(IP(src=C4, dst=VIP4, proto=6, len=20 + len(payload))))
-    h[0] = ver_ihl
-    return bytes(E(type=0x0800)) + bytes(h) + payload
+craft = Craft(CMAC, LBMAC, C4, C6, VIP4, VIP6, HTTP, ECHO)
+E, ip4, ip6, syn, udp, raw_ip4 = craft.E, craft.ip4, craft.ip6, craft.syn, craft.udp, craft.raw_ip4
 
 
 def drop(reason, *fs):
@@ -138,9 +114,9 @@ drop("bad_udp_length", E() / ip4() / udp(len=0) / Raw(b"hello"), E() / ip4() / u
      E() / ip4() / udp(len=100) / Raw(b"hi"), E() / ip6() / udp(len=0) / Raw(b"hello"))
 drop("udp_zero_checksum_v6", E() / ip6() / udp(chksum=0) / Raw(b"x"))
 drop("ttl_expired", E() / ip4(ttl=1) / syn(), E() / ip4(ttl=0) / udp(), E() / ip6(hlim=1) / syn())
-drop("non_syn_first", *[E() / ip4() / TCP(sport=next(ports), dport=HTTP, flags=f) for f in ("A", "PA", "F", "R", "SA", "")])
+drop("non_syn_first", *[E() / ip4() / TCP(sport=craft.port(), dport=HTTP, flags=f) for f in ("A", "PA", "F", "R", "SA", "")])
 drop("no_conn", E() / ip4(dst=LIP4) / TCP(sport=80, dport=4444, flags="SA"), E() / ip6(dst=LIP6) / UDP(sport=53, dport=5555))
-drop("not_for_us", E() / ip4() / TCP(sport=next(ports), dport=81, flags="S"), E() / ip4(dst="203.0.113.1") / syn())
+drop("not_for_us", E() / ip4() / TCP(sport=craft.port(), dport=81, flags="S"), E() / ip4(dst="203.0.113.1") / syn())
 forward(E() / ip4() / udp() / Raw(b"datagram"))
 forward(E() / ip6() / udp() / Raw(b"datagram six"))
 forward(E() / Dot1Q(vlan=9) / ip4() / syn())
@@ -314,13 +290,6 @@ for f in sent:
 report(len(seen) == len(valid), f"every valid frame went out once: {len(seen)} of {len(valid)}")
 print(f"RESULT {ok} {failed}")
 EOF
-py_rc=$?
-cat "$E2E_DIR/verdict.out"
-result=$(sed -n 's/^RESULT \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$E2E_DIR/verdict.out")
-check_eq "the verdict script ran to its end (exit status)" "$py_rc" 0
-if [ -n "$result" ]; then
-  E2E_PASS=$((E2E_PASS + ${result% *}))
-  E2E_FAIL=$((E2E_FAIL + ${result#* }))
-fi
+e2e_script_verdict "$E2E_DIR/verdict.out" $?
 e2e_log "drops by reason: $(jeval '", ".join("%s=%d" % (k, v) for k, v in d["workers"][0]["drops"].items() if v)' "$(cat "$E2E_DIR/summary.json")")"
 e2e_finish
