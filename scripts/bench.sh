@@ -21,9 +21,8 @@
 #     cannot find them, the benchmarks run with --no-huge (FNAT_BENCH_NO_HUGE=1) rather than on too
 #     few pages; each JSON's context (fnat_eal_memory) and the report say which;
 #  3. configures build/bench: Release, no tests, checked mode off, -march=native after DPDK's
-#     -march=corei7 (FNAT_BENCH_NATIVE, verified in the real compile command), -Werror off (g++ 12 at
-#     -O3 raises a false -Wrestrict in std::string concatenation in examples/fnat_lb; the warning
-#     builds keep -Werror), and builds every bench/*_bench.cpp binary plus fnat_lb;
+#     -march=corei7 (FNAT_BENCH_NATIVE, verified in the real compile command), -Werror as everywhere,
+#     and builds every bench/*_bench.cpp binary plus fnat_lb;
 #  4. runs each binary with --benchmark_repetitions, --benchmark_report_aggregates_only and JSON out
 #     to docs/bench/<binary>.json. No taskset: the shared bench main starts EAL with -l 0, which pins
 #     the timed thread to CPU 0 already, and pinning the whole process there would put EAL's service
@@ -130,7 +129,7 @@ HP_FREE_AT_START=$(hp_free)
 if [ $BUILD_IT = 1 ]; then
   log "configuring $BUILD (Release, no tests, checked mode off, -march=native)"
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFNAT_BUILD_TESTS=OFF -DFNAT_CHECKED=OFF \
-    -DFNAT_BUILD_BENCH=ON -DFNAT_BUILD_EXAMPLES=ON -DFNAT_BENCH_NATIVE=ON -DFNAT_WERROR=OFF \
+    -DFNAT_BUILD_BENCH=ON -DFNAT_BUILD_EXAMPLES=ON -DFNAT_BENCH_NATIVE=ON -DFNAT_WERROR=ON \
     -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >"$BUILD.cmake.log" 2>&1 || { cat "$BUILD.cmake.log"; exit 1; }
   targets=()
   for src in "$ROOT"/bench/*_bench.cpp; do targets+=("$(basename "$src" .cpp)"); done
