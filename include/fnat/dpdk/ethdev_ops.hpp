@@ -17,26 +17,15 @@
 // Ops objects are handles: copies refer to the same device(s); they carry no per-call state.
 #pragma once
 
-// DPDK 22.11's inline functions use ++ on volatile objects, deprecated in C++20 and reported when its
-// headers are not on a system include path (pkg-config gives plain -I). The headers of fnat::dpdk take
-// their DPDK declarations from here, so the suppression stays in one place and covers DPDK only.
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wdeprecated-volatile"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wvolatile"
-#endif
+#include "fnat/dpdk/detail/dpdk_includes.hpp"
+
+FNAT_DPDK_INCLUDES_BEGIN
 #include <rte_errno.h>
 #include <rte_eth_bond.h>
 #include <rte_ethdev.h>
 #include <rte_flow.h>
 #include <rte_mbuf.h>
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+FNAT_DPDK_INCLUDES_END
 
 #include <cerrno>
 #include <concepts>

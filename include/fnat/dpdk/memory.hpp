@@ -22,23 +22,13 @@
 // Thread safety: the DPDK heap is thread-safe; an allocator object is a value (socket + heap).
 #pragma once
 
-// DPDK 22.11's inline functions use ++ on volatile objects, deprecated in C++20 and reported when its
-// headers are not on a system include path (pkg-config gives plain -I); silenced for DPDK only.
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wdeprecated-volatile"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wvolatile"
-#endif
+#include "fnat/dpdk/detail/dpdk_includes.hpp"
+
+FNAT_DPDK_INCLUDES_BEGIN
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+FNAT_DPDK_INCLUDES_END
 
 #include <algorithm>
 #include <concepts>

@@ -39,19 +39,14 @@
 // Every rte_* call goes through the Ops policy (redirect_ring_ops), so tests substitute rings.
 #pragma once
 
-// DPDK's inline spinlock code increments volatile ints, deprecated in C++20: clang warns when DPDK's
-// headers are not on a system include path (fnat's CMake targets put them there; -I does not).
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wdeprecated-volatile"
-#endif
+#include "fnat/dpdk/detail/dpdk_includes.hpp"
+
+FNAT_DPDK_INCLUDES_BEGIN
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#endif
+FNAT_DPDK_INCLUDES_END
 
 #include <atomic>
 #include <concepts>
