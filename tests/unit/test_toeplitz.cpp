@@ -27,7 +27,7 @@ using gfni_toeplitz = fnat::basic_toeplitz<toeplitz_path::gfni>;
 
 // Intel 82599 datasheet 7.1.2.8.3 / Microsoft "Verifying the RSS Hash Calculation": destination and
 // source with ports; the hash over addresses only and over addresses and ports, Microsoft key.
-struct v4_vector {
+struct rss_vector {
   const char* dst;
   std::uint16_t dport;
   const char* src;
@@ -35,22 +35,14 @@ struct v4_vector {
   std::uint32_t l3;
   std::uint32_t l3l4;
 };
-constexpr v4_vector v4_vectors[] = {
+constexpr rss_vector v4_vectors[] = {
     {"161.142.100.80", 1766, "66.9.149.187", 2794, 0x323e8fc2, 0x51ccc178},
     {"65.69.140.83", 4739, "199.92.111.2", 14230, 0xd718262a, 0xc626b0ea},
     {"12.22.207.184", 38024, "24.19.198.95", 12898, 0xd2d0a5de, 0x5c2b394a},
     {"209.142.163.6", 2217, "38.27.205.30", 48228, 0x82989176, 0xafc7327f},
     {"202.188.127.2", 1303, "153.39.163.191", 44251, 0x5d1809c5, 0x10e828a2},
 };
-struct v6_vector {
-  const char* dst;
-  std::uint16_t dport;
-  const char* src;
-  std::uint16_t sport;
-  std::uint32_t l3;
-  std::uint32_t l3l4;
-};
-constexpr v6_vector v6_vectors[] = {
+constexpr rss_vector v6_vectors[] = {
     {"3ffe:2501:200:3::1", 1766, "3ffe:2501:200:1fff::7", 2794, 0x2cc18cd5, 0x40207d3d},
     {"ff02::1", 4739, "3ffe:501:8::260:97ff:fe40:efab", 14230, 0x0f0c461c, 0xdde51bbf},
     {"fe80::200:f8ff:fe21:67cf", 38024, "3ffe:1900:4545:3:200:f8ff:fe21:67cf", 44251, 0x4b61e985, 0x02d1feef},
