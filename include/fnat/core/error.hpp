@@ -121,4 +121,19 @@ class [[nodiscard]] result<void> {
   bool ok_ = true;
 };
 
+namespace detail {
+/// `v` in hexadecimal for an error or description message: "0x" and at least `min_digits` digits
+/// (hex(0x3f) == "0x3f", hex(0x3f, 4) == "0x003f").
+[[nodiscard]] inline std::string hex(std::uint64_t v, int min_digits = 1) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s;
+  do {
+    s.insert(s.begin(), digits[v & 0xf]);
+    v >>= 4;
+  } while (v != 0);
+  if (static_cast<int>(s.size()) < min_digits) s.insert(0, static_cast<std::size_t>(min_digits) - s.size(), '0');
+  return "0x" + s;
+}
+}  // namespace detail
+
 }  // namespace fnat

@@ -197,7 +197,7 @@ class port_plan {
   /// port count.
   [[nodiscard]] std::string describe() const {
     std::string s = "port plan: " + std::to_string(size()) + " lcores, " + std::to_string(shift_) + " class bits (" +
-                    std::to_string(class_count()) + " classes, mask " + hex16(mask()) + "), ports " +
+                    std::to_string(class_count()) + " classes, mask " + detail::hex(mask(), 4) + "), ports " +
                     std::to_string(low_) + "-" + std::to_string(high_) + "\n";
     s += "  lcore  rx_queue   ports  bases\n";
     for (std::size_t i = 0; i < size(); ++i) {
@@ -206,7 +206,7 @@ class port_plan {
                          "  ";
       const auto& b = bases_[i];
       constexpr std::size_t shown = 8;
-      for (std::size_t j = 0; j < b.size() && j < shown; ++j) line.append(j ? "," : "").append(hex16(b[j]));
+      for (std::size_t j = 0; j < b.size() && j < shown; ++j) line.append(j ? "," : "").append(detail::hex(b[j], 4));
       if (b.size() > shown) line.append(",... (").append(std::to_string(b.size())).append(" classes)");
       s += line + "\n";
     }
@@ -223,12 +223,6 @@ class port_plan {
       count += (port >= low_ && port <= high_) ? 1u : 0u;
     }
     return count;
-  }
-  static std::string hex16(std::uint16_t v) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s = "0x";
-    for (int sh = 12; sh >= 0; sh -= 4) s += digits[(v >> sh) & 0xf];
-    return s;
   }
   static std::string pad(std::string s, std::size_t width) {
     if (s.size() < width) s.insert(0, width - s.size(), ' ');

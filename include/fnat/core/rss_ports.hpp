@@ -197,7 +197,7 @@ class rss_buckets {
     if (nb > cfg.max_buckets)
       return error(errc::invalid_argument,
                    "rss_buckets: whether a RETA entry is queue " + std::to_string(cfg.queue) + "'s depends on " +
-                       std::to_string(s.bits) + " index bits (mask 0x" + hex(dmask) + "), which makes " +
+                       std::to_string(s.bits) + " index bits (mask " + detail::hex(dmask) + "), which makes " +
                        std::to_string(nb) + " buckets, above max_buckets " + std::to_string(cfg.max_buckets) +
                        "; program a RETA that repeats every 2^k entries (reta_periodic, the RSS programmer's "
                        "default, or round robin over a power-of-two queue count), or narrow the port range "
@@ -419,8 +419,8 @@ class rss_buckets {
     const std::uint64_t words = (std::uint64_t{dense_size()} + 63) / 64;
     const std::uint64_t pool_bytes = nb_ * (64 + 8 * words) + 2 * total;
     return "rss_buckets: " + std::string(to_string(family())) + ", queue " + std::to_string(queue()) + " holds " +
-           std::to_string(reta_entries()) + "/" + std::to_string(reta_size()) + " RETA entries, index bits mask 0x" +
-           hex(s_->dmask) + " -> " + std::to_string(nb_) + " buckets of " + std::to_string(lo) + ".." +
+           std::to_string(reta_entries()) + "/" + std::to_string(reta_size()) + " RETA entries, index bits mask " +
+           detail::hex(s_->dmask) + " -> " + std::to_string(nb_) + " buckets of " + std::to_string(lo) + ".." +
            std::to_string(hi) + " ports (range " + std::to_string(low_) + "-" + std::to_string(high_) +
            "), sa_pool ~" + std::to_string((pool_bytes + 1023) / 1024) + " KiB per (LIP, lcore)";
   }
@@ -526,15 +526,6 @@ class rss_buckets {
           a[j] = u + v;
           a[j + len] = u - v;
         }
-  }
-  [[nodiscard]] static std::string hex(std::uint32_t v) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s;
-    do {
-      s.insert(s.begin(), digits[v & 0xf]);
-      v >>= 4;
-    } while (v != 0);
-    return s;
   }
 
   // Hot members first: the fast path reads these and the shared tables, never s_ itself.

@@ -174,7 +174,7 @@ class flow_rule {
     if (desc_.port_mask == 0xffff)
       s += " dst is " + std::to_string(desc_.port_base);
     else if (desc_.port_mask != 0)
-      s += " dst spec " + std::to_string(desc_.port_base) + " dst mask " + hex16(desc_.port_mask);
+      s += " dst spec " + std::to_string(desc_.port_base) + " dst mask " + fnat::detail::hex(desc_.port_mask, 4);
     s += " / end actions queue index " + std::to_string(desc_.queue) + " / end";
     return s;
   }
@@ -183,7 +183,8 @@ class flow_rule {
   [[nodiscard]] std::string describe() const {
     std::string s = desc_.proto == ipproto::tcp ? "tcp " : "udp ";
     s += desc_.dst.to_string();
-    if (desc_.port_mask != 0) s += " dport&" + hex16(desc_.port_mask) + "=" + hex16(desc_.port_base);
+    if (desc_.port_mask != 0)
+      s += " dport&" + fnat::detail::hex(desc_.port_mask, 4) + "=" + fnat::detail::hex(desc_.port_base, 4);
     return s + " -> queue " + std::to_string(desc_.queue);
   }
 
@@ -217,12 +218,6 @@ class flow_rule {
     it.last = nullptr;
     it.mask = mask;
     return it;
-  }
-  static std::string hex16(std::uint16_t v) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s = "0x";
-    for (int sh = 12; sh >= 0; sh -= 4) s += digits[(v >> sh) & 0xf];
-    return s;
   }
 
   flow_rule_desc desc_;

@@ -83,16 +83,6 @@ struct rss_state {
 
 namespace detail {
 
-inline std::string hex(std::uint64_t v) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s;
-  do {
-    s.insert(s.begin(), digits[v & 0xf]);
-    v >>= 4;
-  } while (v != 0);
-  return "0x" + s;
-}
-
 inline std::string rss_port(std::uint16_t port, const rte_eth_dev_info& info) {
   return "port " + std::to_string(port) + " (" + (info.driver_name ? info.driver_name : "driver unknown") + ")";
 }
@@ -229,9 +219,10 @@ template <ethdev_ops Ops>
                                              " bytes, the device takes " + std::to_string(info->hash_key_size));
   if (key.size() > 255) return error(errc::invalid_argument, where + ": RSS key longer than 255 bytes");
   if ((rss_hf & ~info->flow_type_rss_offloads) != 0)
-    return error(errc::invalid_argument, where + ": RSS types " + detail::hex(rss_hf & ~info->flow_type_rss_offloads) +
-                                             " are not offered by the device (flow_type_rss_offloads " +
-                                             detail::hex(info->flow_type_rss_offloads) + ")");
+    return error(errc::invalid_argument,
+                 where + ": RSS types " + fnat::detail::hex(rss_hf & ~info->flow_type_rss_offloads) +
+                     " are not offered by the device (flow_type_rss_offloads " +
+                     fnat::detail::hex(info->flow_type_rss_offloads) + ")");
   std::vector<std::uint8_t> k(key.begin(), key.end());
   rte_eth_rss_conf conf{};
   conf.rss_key = k.data();
@@ -248,8 +239,8 @@ template <ethdev_ops Ops>
   if (back->key != k)
     return error(errc::device_error, where + ": the RSS key reads back different from the key written");
   if (back->rss_hf != 0 && back->rss_hf != rss_hf)  // 0: the PMD does not report types
-    return error(errc::device_error, where + ": RSS types read back as " + detail::hex(back->rss_hf) +
-                                         " after writing " + detail::hex(rss_hf));
+    return error(errc::device_error, where + ": RSS types read back as " + fnat::detail::hex(back->rss_hf) +
+                                         " after writing " + fnat::detail::hex(rss_hf));
   return {};
 }
 
