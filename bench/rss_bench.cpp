@@ -125,10 +125,11 @@ void run_hash(benchmark::State& state, std::size_t len, Hash&& hash) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
-void toeplitz_fnat(benchmark::State& state, std::size_t len) {
-  auto tz = fnat::toeplitz::make(key());
+// fnat's hash_v4 / hash_v6 through Toeplitz type T (the dispatching toeplitz or the table path).
+template <class T>
+void toeplitz_fnat_run(benchmark::State& state, std::size_t len) {
+  auto tz = T::make(key());
   if (!tz) return state.SkipWithError(tz.err().what().c_str());
-  state.SetLabel(std::string("path:") + std::string(fnat::to_string(fnat::toeplitz::path)));
   if (len == 12)
     run_hash(state, len, [&](const hash_inputs& in, std::size_t i) {
       return tz->hash_v4(std::span<const std::uint8_t, 12>(in.bytes[i].data(), 12));
@@ -139,18 +140,12 @@ void toeplitz_fnat(benchmark::State& state, std::size_t len) {
     });
 }
 
-void toeplitz_fnat_table(benchmark::State& state, std::size_t len) {
-  auto tz = fnat::toeplitz_table::make(key());
-  if (!tz) return state.SkipWithError(tz.err().what().c_str());
-  if (len == 12)
-    run_hash(state, len, [&](const hash_inputs& in, std::size_t i) {
-      return tz->hash_v4(std::span<const std::uint8_t, 12>(in.bytes[i].data(), 12));
-    });
-  else
-    run_hash(state, len, [&](const hash_inputs& in, std::size_t i) {
-      return tz->hash_v6(std::span<const std::uint8_t, 36>(in.bytes[i].data(), 36));
-    });
+void toeplitz_fnat(benchmark::State& state, std::size_t len) {
+  state.SetLabel(std::string("path:") + std::string(fnat::to_string(fnat::toeplitz::path)));
+  toeplitz_fnat_run<fnat::toeplitz>(state, len);
 }
+
+void toeplitz_fnat_table(benchmark::State& state, std::size_t len) { toeplitz_fnat_run<fnat::toeplitz_table>(state, len); }
 
 void toeplitz_rte_softrss(benchmark::State& state, std::size_t len) {
   const std::uint8_t* k = key().data();
