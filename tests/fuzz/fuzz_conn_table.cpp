@@ -279,9 +279,8 @@ class harness {
     ++armed_real_;
   }
 
-  void rearm(Conn* c, std::uint64_t ticks) {
-    conn_model& m = live_.at(c);
-    wheel_.rearm(*c, ticks);
+  // What the wheel counts when it (re)places a conn's timer: a re-arm if it was armed, else an arm.
+  void count_rearm(const conn_model& m) {
     if (m.armed) {
       ++n_.rearms;
     } else {
@@ -289,6 +288,12 @@ class harness {
       ++n_.armed_stat;
       ++armed_real_;
     }
+  }
+
+  void rearm(Conn* c, std::uint64_t ticks) {
+    conn_model& m = live_.at(c);
+    wheel_.rearm(*c, ticks);
+    count_rearm(m);
     m.armed = true;
     m.deadline = deadline_in(ticks);
   }
@@ -297,15 +302,10 @@ class harness {
     conn_model& m = live_.at(c);
     wheel_.refresh(*c, ticks);
     const std::uint64_t d = deadline_in(ticks);
-    if (m.armed && d >= m.deadline) {
+    if (m.armed && d >= m.deadline)
       ++n_.refreshes;  // lazy: only the deadline moves
-    } else if (m.armed) {
-      ++n_.rearms;
-    } else {
-      ++n_.arms;
-      ++n_.armed_stat;
-      ++armed_real_;
-    }
+    else
+      count_rearm(m);
     m.armed = true;
     m.deadline = d;
   }
