@@ -383,6 +383,18 @@ class nic_model {
     return reinterpret_cast<const std::uint8_t*>(&static_cast<const Item*>(p)->hdr);
   }
 
+  // An item's header bytes: its spec, its mask (or the protocol's default mask, whose size is the
+  // header's length) and its last.
+  struct item_bytes {
+    const std::uint8_t *spec = nullptr, *mask = nullptr, *last = nullptr;
+    std::size_t len = 0;
+  };
+  template <class Item, std::size_t N>
+  static item_bytes bytes_of(const rte_flow_item& it, const std::array<std::uint8_t, N>& default_mask) noexcept {
+    return {header_bytes<Item>(it.spec), it.mask ? header_bytes<Item>(it.mask) : default_mask.data(),
+            it.last ? header_bytes<Item>(it.last) : nullptr, N};
+  }
+
   static std::optional<nic_model_refusal> refuse(errc code, rte_flow_error_type type, std::string msg) {
     return nic_model_refusal{code, type, "nic model: " + std::move(msg)};
   }
@@ -410,30 +422,20 @@ class nic_model {
                       where + ": mask or last without spec; PMDs disagree on its meaning, give a spec or neither");
       return std::nullopt;  // any header of this protocol
     }
-    const std::uint8_t *spec = nullptr, *mask = nullptr, *last = nullptr;
-    std::size_t len = 0;
+    item_bytes bytes;
     switch (kind) {
       case layer_kind::eth: {
-        spec = header_bytes<rte_flow_item_eth>(it.spec);
-        mask = it.mask ? header_bytes<rte_flow_item_eth>(it.mask) : eth_default.data();
-        last = it.last ? header_bytes<rte_flow_item_eth>(it.last) : nullptr;
-        len = 14;
+        bytes = bytes_of<rte_flow_item_eth>(it, eth_default);
         if (it.mask && static_cast<const rte_flow_item_eth*>(it.mask)->has_vlan)
           return refuse(errc::not_supported, RTE_FLOW_ERROR_TYPE_ITEM_MASK,
                         where + ": has_vlan is masked; VLAN is outside the model");
         break;
       }
       case layer_kind::ipv4:
-        spec = header_bytes<rte_flow_item_ipv4>(it.spec);
-        mask = it.mask ? header_bytes<rte_flow_item_ipv4>(it.mask) : ipv4_default.data();
-        last = it.last ? header_bytes<rte_flow_item_ipv4>(it.last) : nullptr;
-        len = 20;
+        bytes = bytes_of<rte_flow_item_ipv4>(it, ipv4_default);
         break;
       case layer_kind::ipv6: {
-        spec = header_bytes<rte_flow_item_ipv6>(it.spec);
-        mask = it.mask ? header_bytes<rte_flow_item_ipv6>(it.mask) : ipv6_default.data();
-        last = it.last ? header_bytes<rte_flow_item_ipv6>(it.last) : nullptr;
-        len = 40;
+        bytes = bytes_of<rte_flow_item_ipv6>(it, ipv6_default);
         if (it.mask) {
           const auto* m = static_cast<const rte_flow_item_ipv6*>(it.mask);
           if (m->has_hop_ext || m->has_route_ext || m->has_frag_ext || m->has_auth_ext || m->has_esp_ext ||
@@ -444,20 +446,16 @@ class nic_model {
         break;
       }
       case layer_kind::tcp:
-        spec = header_bytes<rte_flow_item_tcp>(it.spec);
-        mask = it.mask ? header_bytes<rte_flow_item_tcp>(it.mask) : tcp_default.data();
-        last = it.last ? header_bytes<rte_flow_item_tcp>(it.last) : nullptr;
-        len = 20;
+        bytes = bytes_of<rte_flow_item_tcp>(it, tcp_default);
         break;
       case layer_kind::udp:
-        spec = header_bytes<rte_flow_item_udp>(it.spec);
-        mask = it.mask ? header_bytes<rte_flow_item_udp>(it.mask) : udp_default.data();
-        last = it.last ? header_bytes<rte_flow_item_udp>(it.last) : nullptr;
-        len = 8;
+        bytes = bytes_of<rte_flow_item_udp>(it, udp_default);
         break;
       case layer_kind::none:
         break;
     }
+    const std::uint8_t *spec = bytes.spec, *mask = bytes.mask, *last = bytes.last;
+    const std::size_t len = bytes.len;
     std::array<std::uint8_t, 40> mb{}, vb{};  // byte masks and masked spec of the exact-match fields
     for (const field& f : fields(kind)) {
       bool any_mask = false, unmasked_spec = false, ranged = false;
