@@ -86,6 +86,7 @@ if [ $bootstrap = 1 ]; then scripts/bootstrap.sh | sed 's/^/   /'; else say "ski
 
 step "2. Build the balancer alone: Release, no tests, no benchmarks, checked mode off, into build/demo"
 start=$(date +%s)
+mkdir -p "$(dirname "$BUILD")"  # a fresh clone has no build/ yet: the logs below go there
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFNAT_BUILD_TESTS=OFF -DFNAT_BUILD_BENCH=OFF \
   -DFNAT_CHECKED=OFF >"$BUILD.cmake.log" 2>&1 || { cat "$BUILD.cmake.log"; exit 1; }
 cmake --build "$BUILD" -j "$(nproc)" --target fnat_lb >"$BUILD.build.log" 2>&1 || { tail -n 40 "$BUILD.build.log"; exit 1; }
