@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# README command 2: installs dependencies, then builds fnat three ways and runs the whole test suite:
-#   build/release   g++ 12, RelWithDebInfo, -Wall -Wextra -Werror: every test
-#   build/sanitize  clang 14, AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included):
-#                   every test again
+# README command 2: installs dependencies, then builds fnat four ways and runs the whole test suite:
+#   build/release   g++ 12, Release (-O3) as users build it: checked mode off, -Wall -Wextra -Werror;
+#                   every test (unit, dpdk, lb, e2e, package, headers)
+#   build/sanitize  clang 14, checked mode (misuse assertions), AddressSanitizer + UndefinedBehavior-
+#                   Sanitizer (LeakSanitizer included): every test again
+#   build/clang     clang 14, Release, -Werror: everything compiles without a warning; unit tests run
 #   build/fuzz      clang 14 libFuzzer targets, each run for FNAT_FUZZ_SECONDS (default 60) over its
 #                   checked-in corpus; any finding fails
-# Usage: scripts/test.sh [--no-bootstrap] [--only release|sanitize|fuzz]
+# Its last line counts every test that ran: "fnat: N passed, N failed, N skipped". ctest reports a
+# test that exits 77 (an e2e test without root or a tool) as skipped; under CI (CI=true) a skipped
+# test fails the run, so a green CI means every test really ran.
+# Usage: scripts/test.sh [--no-bootstrap] [--only release|sanitize|clang|fuzz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,38 +20,112 @@ only=""
 while [ $# -gt 0 ]; do
   case $1 in
     --no-bootstrap) bootstrap=0 ;;
-    --only) only=$2; shift ;;
-    *) echo "usage: $0 [--no-bootstrap] [--only release|sanitize|fuzz]" >&2; exit 2 ;;
+    --only) only=${2:?--only needs a build name}; shift ;;
+    *) echo "usage: $0 [--no-bootstrap] [--only release|sanitize|clang|fuzz]" >&2; exit 2 ;;
   esac
   shift
 done
+case $only in "" | release | sanitize | clang | fuzz) ;; *) echo "$0: no build named '$only'" >&2; exit 2 ;; esac
 [ $bootstrap = 1 ] && scripts/bootstrap.sh
 
 jobs=$(nproc)
-build_and_test() {
+passed=0
+failed=0
+skipped=0
+failed_runs=()
+mkdir -p build
+
+# Runs ctest in build/$1 with the remaining arguments and adds its JUnit counts to the totals. A
+# failing test does not stop the script: the other builds still run, and the totals say it all.
+run_ctest() {
+  local name=$1
+  shift
+  local junit=$PWD/build/$name/ctest-junit.xml rc=0
+  rm -f "$junit"
+  (cd "build/$name" && ctest -j "$jobs" --output-on-failure --output-junit "$junit" "$@") || rc=$?
+  if [ ! -s "$junit" ]; then
+    echo "test.sh: ctest in build/$name wrote no results (exit $rc)" >&2
+    failed=$((failed + 1))
+    failed_runs+=("$name")
+    return
+  fi
+  local counts p f s
+  # ctest's JUnit: one <testcase> per test, status "run" (passed), "fail", "disabled", or "notrun"
+  # with a <skipped> message: "SKIP_RETURN_CODE=77" is a skip; "Unable to find executable" is a
+  # failure, as ctest itself counts it.
+  counts=$(/usr/bin/python3 - "$junit" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+p = f = s = 0
+for tc in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    st, skip = tc.get("status"), tc.find("skipped")
+    if st == "run" and tc.find("failure") is None:
+        p += 1
+    elif st == "disabled" or (skip is not None and skip.get("message", "").startswith("SKIP_")):
+        s += 1
+    else:
+        f += 1
+print(p, f, s)
+EOF
+  )
+  read -r p f s <<<"$counts"
+  echo "=== fnat: $name: $p passed, $f failed, $s skipped ==="
+  passed=$((passed + p))
+  failed=$((failed + f))
+  skipped=$((skipped + s))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then  # ctest failed for a reason no test case shows
+    failed=$((failed + 1))
+  fi
+  if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then failed_runs+=("$name"); fi
+}
+
+configure_and_build() {
   local name=$1
   shift
   echo "=== fnat: $name build ==="
-  cmake -S . -B "build/$name" "$@"
+  cmake -S . -B "build/$name" -DFNAT_WERROR=ON "$@"
   cmake --build "build/$name" -j "$jobs"
-  echo "=== fnat: $name tests ==="
-  (cd "build/$name" && ctest -j "$jobs" --output-on-failure)
 }
 
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+
 start=$(date +%s)
-if [ -z "$only" ] || [ "$only" = release ]; then
-  build_and_test release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if want release; then
+  configure_and_build release -DCMAKE_BUILD_TYPE=Release -DFNAT_CHECKED=OFF
+  echo "=== fnat: release tests ==="
+  run_ctest release
 fi
-if [ -z "$only" ] || [ "$only" = sanitize ]; then
-  build_and_test sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
-    -DCMAKE_CXX_COMPILER=clang++-14 -DFNAT_SANITIZE=ON -DFNAT_BUILD_BENCH=OFF
+if want sanitize; then
+  configure_and_build sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+    -DCMAKE_CXX_COMPILER=clang++-14 -DFNAT_SANITIZE=ON -DFNAT_CHECKED=ON -DFNAT_BUILD_BENCH=OFF
+  echo "=== fnat: sanitize tests ==="
+  run_ctest sanitize
 fi
-if [ -z "$only" ] || [ "$only" = fuzz ]; then
+if want clang; then
+  configure_and_build clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 -DFNAT_CHECKED=OFF
+  echo "=== fnat: clang unit tests ==="
+  run_ctest clang -L '^unit$'
+fi
+if want fuzz; then
   echo "=== fnat: fuzz build ==="
-  cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+  cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DFNAT_WERROR=ON \
     -DFNAT_BUILD_FUZZ=ON -DFNAT_BUILD_TESTS=OFF -DFNAT_BUILD_BENCH=OFF -DFNAT_FUZZ_SECONDS="${FNAT_FUZZ_SECONDS:-60}"
   cmake --build build/fuzz -j "$jobs"
   echo "=== fnat: fuzzing (${FNAT_FUZZ_SECONDS:-60} s per target) ==="
-  (cd build/fuzz/tests/fuzz && ctest -j "$jobs" --output-on-failure)
+  run_ctest fuzz/tests/fuzz
 fi
-echo "=== fnat: all tests passed in $(( $(date +%s) - start )) s ==="
+
+secs=$(( $(date +%s) - start ))
+status=0
+if [ "$failed" -ne 0 ]; then
+  echo "test.sh: FAILED in ${failed_runs[*]} (${secs} s); see the output above" >&2
+  status=1
+elif [ "$skipped" -ne 0 ] && [ "${CI:-}" = true ]; then
+  echo "test.sh: $skipped test(s) skipped: under CI every test must run (a skipped e2e test says which tool or right it lacked)" >&2
+  status=1
+elif [ "$skipped" -ne 0 ]; then
+  echo "test.sh: no failure in ${secs} s, but $skipped test(s) skipped (see 'The following tests did not run' above)"
+else
+  echo "test.sh: every test ran and passed in ${secs} s"
+fi
+echo "fnat: $passed passed, $failed failed, $skipped skipped"
+exit $status
