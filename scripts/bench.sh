@@ -4,6 +4,7 @@
 # repetitions, runs the end-to-end figure on the namespace rig, and writes the report.
 #
 # Usage: scripts/bench.sh [--quick] [--filter REGEX] [--no-e2e] [--no-build] [--reps N] [--min-time S]
+#                        [--allow-dirty]
 #   --quick         1 repetition, --benchmark_min_time=0.05, bench_e2e.sh --quick: to try the
 #                   pipeline in a few minutes; the report says so, and such figures are not quoted
 #   --filter REGEX  only the benchmarks whose name matches (Google Benchmark's --benchmark_filter);
@@ -11,6 +12,8 @@
 #   --no-e2e        skip scripts/bench_e2e.sh (the report keeps the e2e.json there is, if any)
 #   --no-build      use build/bench as it is
 #   --reps N        repetitions per benchmark (default 5)   --min-time S   seconds each (default 0.2)
+#   --allow-dirty   run although tracked files have uncommitted changes; the report's headline then
+#                   says so (without it, such a tree is refused: every figure must name its commit)
 #
 # What it does, in order (as root; without root it skips the package install, the hugepage
 # reservation and the end-to-end figure):
@@ -41,6 +44,7 @@ E2E=1
 BUILD_IT=1
 REPS=5
 MIN_TIME=0.2
+ALLOW_DIRTY=0
 ARGS="$*"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD_IT=0 ;;
     --reps) REPS=${2:?--reps needs a number}; shift ;;
     --min-time) MIN_TIME=${2:?--min-time needs seconds}; shift ;;
+    --allow-dirty) ALLOW_DIRTY=1 ;;
     -h | --help) sed -n '/^# Usage:/,/^#  --reps/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -61,6 +66,15 @@ if [ $QUICK = 1 ]; then
 fi
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --reps takes a positive number" >&2; exit 2; }
 [[ $MIN_TIME =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "bench.sh: --min-time takes seconds, e.g. 0.2" >&2; exit 2; }
+# A published figure names the commit it measured: the tracked files must be that commit. The report's
+# own outputs (docs/bench, docs/BENCHMARKS.md) are what a run rewrites, so they do not count.
+dirty=$(git status --porcelain --untracked-files=no -- . ':(exclude)docs/bench' ':(exclude)docs/BENCHMARKS.md')
+if [ -n "$dirty" ] && [ $ALLOW_DIRTY = 0 ]; then
+  echo "bench.sh: the tree has uncommitted changes, so the report could not name the commit it measured:" >&2
+  echo "$dirty" | sed 's/^/  /' >&2
+  echo "bench.sh: commit them (or stash them) first, or pass --allow-dirty for a report marked as such" >&2
+  exit 2
+fi
 
 BUILD=$ROOT/build/bench
 OUT=$ROOT/docs/bench
@@ -246,7 +260,8 @@ for line in open(sys.argv[1]):
                      "load_before": load, "command": cmd.replace(e["B_ROOT"] + "/", "")})
 
 git = {"commit": sh("git", "-C", e["B_ROOT"], "rev-parse", "HEAD"),
-       "dirty": bool(sh("git", "-C", e["B_ROOT"], "status", "--porcelain", "--untracked-files=no"))}
+       "dirty": bool(sh("git", "-C", e["B_ROOT"], "status", "--porcelain", "--untracked-files=no", "--", ".",
+                        ":(exclude)docs/bench", ":(exclude)docs/BENCHMARKS.md"))}
 run = {
     "schema": 1,
     "started": e["B_STARTED"], "finished": e["B_FINISHED"], "seconds": int(e["B_SECS"]),
