@@ -65,7 +65,7 @@ fnat::inet_tuple random_key<fnat::inet_tuple>(std::mt19937_64& rng) {
 
 template <class Key>
 struct key_hash {
-  std::size_t operator()(const Key& k) const noexcept { return fnat::hash_key(k, 0x9e3779b9u); }
+  std::size_t operator()(const Key& k) const noexcept { return fnat::crc32c_key(k, 0x9e3779b9u); }
 };
 
 // ---- the conn type a balancer would have ------------------------------------------------------
@@ -691,7 +691,7 @@ struct member_conn {
   fnat::timer_entry timer;
 };
 struct seeded_hash {
-  std::uint32_t operator()(const fnat::tuple6& k) const noexcept { return fnat::hash_key(k, 12345); }
+  std::uint32_t operator()(const fnat::tuple6& k) const noexcept { return fnat::crc32c_key(k, 12345); }
 };
 }  // namespace
 
@@ -709,7 +709,7 @@ TEST_CASE("hooks and timer as members, with a user hash policy", "[conn_table]")
     REQUIRE(t.insert(c, ins.back(), outs.back()) == errc::ok);
     REQUIRE(w.arm(c, 3) == errc::ok);
   }
-  REQUIRE(t.hash_of(ins[0]) == fnat::hash_key(ins[0], 12345));
+  REQUIRE(t.hash_of(ins[0]) == fnat::crc32c_key(ins[0], 12345));
   for (std::size_t i = 0; i < conns.size(); ++i) {
     REQUIRE(t.find(ins[i]) == fnat::conn_hit<member_conn>{&conns[i], direction::inbound});
     REQUIRE(t.find(outs[i]) == fnat::conn_hit<member_conn>{&conns[i], direction::outbound});
