@@ -9,7 +9,8 @@
 //           members, a 2-bit hash that puts every key in at most four chains, so probes walk long
 //           chains and compare stored hashes that collide); bits 1-3 max_load_factor (1/16 .. 4);
 //           bits 4-5 the clock's frequency (1 GHz, 3 GHz, 1 MHz, 1 GHz); bit 6 end with
-//           clear_and_dispose instead of erasing one by one
+//           clear_and_dispose instead of erasing one by one; bit 7 a chain bound (max_chain
+//           2 + capacity % 7, reached often under the 2-bit hash) instead of none
 //   byte 1  table capacity 1 + b % 64
 //   byte 2  pool capacity 1 + b % 80 (below or above the table's: both limits are reachable)
 //   byte 3  wheel slots 2 << (b % 6) (2..64: timeouts longer than a revolution are common)
@@ -121,8 +122,8 @@ struct conn_model {
 
 struct counters {
   // table
-  std::uint64_t inserts = 0, insert_full = 0, insert_exists = 0, insert_invalid = 0, erases = 0, hits = 0,
-                misses = 0;
+  std::uint64_t inserts = 0, insert_full = 0, insert_exists = 0, insert_invalid = 0, insert_chain_full = 0,
+                erases = 0, hits = 0, misses = 0;
   // pool
   std::uint64_t allocations = 0, deallocations = 0, failures = 0, misuses = 0;
   // wheel
@@ -191,6 +192,16 @@ class harness {
   // What insert(in, out) must answer now (not counting the linked-conn refusal, checked first).
   errc expect_insert(const inet_tuple& in, const inet_tuple& out) const {
     if (table_.size() >= table_.capacity()) return errc::table_full;
+    if (const std::size_t bound = table_.max_chain(); bound != 0) {
+      const std::size_t bi = table_.bucket_of(table_.hash_of(in)), bo = table_.bucket_of(table_.hash_of(out));
+      std::size_t ni = 0, no = 0;  // linked tuples in each bucket, from the model
+      for (const auto& [key, where] : index_) {
+        const std::size_t b = table_.bucket_of(table_.hash_of(key));
+        ni += b == bi;
+        no += b == bo;
+      }
+      if (bi == bo ? ni + 2 > bound : (ni + 1 > bound || no + 1 > bound)) return errc::bucket_full;
+    }
     if (model_find(in) || model_find(out) || same_key(in, out)) return errc::exists;
     return errc::ok;
   }
@@ -200,6 +211,7 @@ class harness {
       case errc::ok: ++n_.inserts; break;
       case errc::table_full: ++n_.insert_full; break;
       case errc::exists: ++n_.insert_exists; break;
+      case errc::bucket_full: ++n_.insert_chain_full; break;
       default: ++n_.insert_invalid; break;
     }
   }
@@ -646,8 +658,8 @@ class harness {
     FUZZ_CHECK(t.size == linked && table_.size() == linked && table_.empty() == (linked == 0));
     FUZZ_CHECK(t.capacity == table_.capacity());
     FUZZ_CHECK(t.inserts == n_.inserts && t.insert_full == n_.insert_full && t.insert_exists == n_.insert_exists &&
-               t.insert_invalid == n_.insert_invalid);
-    FUZZ_CHECK(t.failed_inserts() == n_.insert_full + n_.insert_exists + n_.insert_invalid);
+               t.insert_invalid == n_.insert_invalid && t.insert_chain_full == n_.insert_chain_full);
+    FUZZ_CHECK(t.failed_inserts() == n_.insert_full + n_.insert_exists + n_.insert_invalid + n_.insert_chain_full);
     FUZZ_CHECK(t.erases == n_.erases);
     FUZZ_CHECK(t.lookup_hits == n_.hits && t.lookup_misses == n_.misses);
     FUZZ_CHECK(table_.load_factor() ==
@@ -729,7 +741,8 @@ void run(fnat::fuzz::reader& in, std::uint8_t variant) {
   const double lf = load_factors[(variant >> 1) & 7];
   const std::uint64_t hz = frequencies[(variant >> 4) & 3];
 
-  auto table = h_type::table_type::make({.capacity = capacity, .max_load_factor = lf});
+  const std::size_t max_chain = (variant & 0x80) != 0 ? 2 + capacity % 7 : 0;
+  auto table = h_type::table_type::make({.capacity = capacity, .max_load_factor = lf, .max_chain = max_chain});
   FUZZ_CHECK(table.has_value());
   FUZZ_CHECK(table->capacity() == capacity && std::has_single_bit(table->bucket_count()));
   FUZZ_CHECK(table->bucket_count() == h_type::table_type::bucket_count_for(capacity, lf));
