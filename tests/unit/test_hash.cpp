@@ -145,12 +145,12 @@ TEST_CASE("AES keyed hash: crafted CRC collisions spread, keys differ, fixed key
   REQUIRE(fnat::aes_keyed_hash(key_a)(t) == 0x3331cb36u);
   const fnat::inet_tuple t6 = fnat::make_tuple(fnat::ipproto::udp, fnat::inet_addr(fnat::ipv4_addr::from_host(0xc6120001u)),
                                                53, fnat::inet_addr(fnat::ipv4_addr::from_host(0xc6120101u)), 5353);
-  REQUIRE(fnat::aes_keyed_hash(key_a)(t6) == 0x44b7c8e4u);
+  REQUIRE(fnat::aes_keyed_hash(key_a)(t6) == 0x14fc2603u);
   // Every byte of a 40-byte key matters, the 8-byte tail too.
   for (std::size_t i = 0; i < sizeof t6; ++i) {
     fnat::inet_tuple u = t6;
     reinterpret_cast<unsigned char*>(&u)[i] ^= 1;
-    CHECK(fnat::aes_keyed_hash(key_a)(u) != 0x44b7c8e4u);
+    CHECK(fnat::aes_keyed_hash(key_a)(u) != 0x14fc2603u);
   }
 }
 #endif

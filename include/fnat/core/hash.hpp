@@ -19,7 +19,8 @@
 // type compiles the same body):
 //
 //   aes_keyed_hash (x86-64 with AES-NI, i.e. -march=native on any server since 2010):
-//     the key is cut into 16-byte blocks m_0..m_{b-1} (the last zero-padded), and
+//     the key is cut into 16-byte blocks m_0..m_{b-1} (a partial last block is the key's last 16
+//     bytes, overlapping the one before; a key under 16 bytes is zero-padded), and
 //       F_i(m)  = AESENC(AESENC(m ^ K_i, R_1), R_2)             (two AES rounds per block)
 //       h       = low 32 bits of AESENC(F_0(m_0) ^ ... ^ F_{b-1}(m_{b-1}), R_3)
 //     with K_0..K_2, R_1..R_3 derived from the secret (SipHash of constants). Every key bit goes
@@ -346,10 +347,15 @@ class aes_keyed_hash {
       ((acc = _mm_xor_si128(acc, block(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * I)), I, r1, r2))),
        ...);
     }(std::make_index_sequence<full>{});
-    if constexpr (tail != 0) {
+    if constexpr (tail != 0 && full != 0) {
+      // The last 16 bytes, overlapping the block before: one load, no copy through the stack (a
+      // short store then a wide load stalls store forwarding). The overlap is hashed twice, under
+      // two independent position keys.
+      acc = _mm_xor_si128(acc, block(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + sizeof(T) - 16)), full, r1, r2));
+    } else if constexpr (tail != 0) {
       alignas(16) unsigned char last[16] = {};
-      std::memcpy(last, p + 16 * full, tail);
-      acc = _mm_xor_si128(acc, block(_mm_load_si128(reinterpret_cast<const __m128i*>(last)), full, r1, r2));
+      std::memcpy(last, p, tail);
+      acc = _mm_xor_si128(acc, block(_mm_load_si128(reinterpret_cast<const __m128i*>(last)), 0, r1, r2));
     }
     return static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_aesenc_si128(acc, rk(5))));
   }
