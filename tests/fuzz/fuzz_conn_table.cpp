@@ -162,10 +162,10 @@ class harness {
     if (fnat::fuzz::summary_wanted())
       std::fprintf(stderr,
                    "fuzz_conn_table: capacity %zu, pool %zu, %zu buckets, %zu slots; inserts %llu (full %llu, "
-                   "exists %llu, invalid %llu), erases %llu, hits %llu, misses %llu, pool failures %llu, misuses "
+                   "exists %llu, invalid %llu, chain %llu), erases %llu, hits %llu, misses %llu, pool failures %llu, misuses "
                    "%llu; arms %llu, rearms %llu, refreshes %llu, cancels %llu, expirations %llu, tick %llu\n",
                    table_.capacity(), pool_.capacity(), table_.bucket_count(), wheel_.slot_count(),
-                   ull(n_.inserts), ull(n_.insert_full), ull(n_.insert_exists), ull(n_.insert_invalid),
+                   ull(n_.inserts), ull(n_.insert_full), ull(n_.insert_exists), ull(n_.insert_invalid), ull(n_.insert_chain_full),
                    ull(n_.erases), ull(n_.hits), ull(n_.misses), ull(n_.failures), ull(n_.misuses), ull(n_.arms),
                    ull(n_.rearms), ull(n_.refreshes), ull(n_.cancels), ull(n_.expirations), ull(now_));
   }
