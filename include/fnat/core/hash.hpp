@@ -29,11 +29,15 @@
 //     key up to 48 bytes, against 2 (tuple4) to 5 (tuple6) dependent CRC32 instructions of 3 cycles.
 //     Per-position secrets K_i keep F_i apart: with one K for all, blocks that differ by a public
 //     constant would cancel in the xor. A flood needs pairs whose differences survive AES rounds
-//     under an unknown key; the best two-round differentials hold with probability ~2^-28, and the
-//     third round spreads what is left over the 32 output bits, so the attacker is back to guessing
-//     (1 in 2^k for a table of 2^k buckets). This is not a MAC: an attacker who can time millions of
-//     lookups might learn something about the key; conn_table's bounded chains (max_chain) are the
-//     backstop for that.
+//     under an unknown key: two rounds activate at least five S-boxes, each of which passes a chosen
+//     difference with probability at most 2^-6, and the third round spreads what is left over the 32
+//     output bits, so the attacker is back to guessing (1 in 2^k for a table of 2^k buckets). Nothing
+//     in it is linear over GF(2) beyond the key xor (a test checks that h(a^b)^h(a)^h(b)^h(0), always
+//     0 for CRC, is not). This is not a MAC: an attacker who can time millions of lookups might learn
+//     something about the key; conn_table's bounded chains (max_chain) are the backstop for that.
+//     Cost: three dependent AESENC (~12 cycles) against two CRC32 (~6) for a 16-byte key, and about
+//     the same throughput; against a lookup's cache misses the difference does not show
+//     (docs/ROBUSTNESS.md has the measurements).
 //   siphash13_hash (everything else; DPDK's -march=corei7 builds, hence the unit tests):
 //     SipHash-1-3 (Aumasson & Bernstein; Rust's and Python's table hash) keyed with the secret: one
 //     ARX round per 8-byte word and three to finish, a PRF by design. Slower (~25 cycles for 16 bytes,
