@@ -12,12 +12,19 @@
 //                                                   two fresh ones; the table stays at N conns
 //   conn_expire/<impl>/conns:<N>                   arm N timers (random memory order, deadlines in
 //                                                   arrival order), run until all fired; items = conns
+//   conn_lookup_attack/<impl>/fill:{random,attack}/n:<N>/lookup:{legit,crafted}
+//                                                   hash flooding (issue 14): N legitimate conns plus N
+//                                                   SYN-flood conns (spoofed sources, one VIP:443), the
+//                                                   flood's sources random or crafted; one lookup per
+//                                                   iteration of a legitimate key or of a flood key
 //
 // Fairness: every lookup returns the conn and its direction (rte_hash and unordered_map store the
 // conn pointer with the direction in its low bit); no impl dereferences the conn afterwards. fnat's
 // bucket array and conns come from rte_allocator, so they sit in the same kind of memory as
 // rte_hash's tables (hugepages when the bench main found them, else --no-huge 4 KiB pages; the JSON
-// context says which). All hash with CRC32C (fnat::tuple_hash, rte_hash_crc, and the map's hasher).
+// context says which). fnat hashes with its keyed default (fnat::tuple_hash: AES rounds under a
+// per-process random key, hash.hpp), rte_hash with rte_hash_crc and the map with CRC32C
+// (fnat::crc32c_key); the attack suite adds `fnat_crc32c`, fnat's table with the old CRC32C hash.
 // Loads: fnat at max_load_factor 0.5 (its default: 2N nodes, 4N buckets); rte_hash with 4N entries
 // (2N keys fill half its slots); unordered_map reserved for 2N (load <= 1).
 #include <fnat/core/conn_table.hpp>
@@ -45,6 +52,7 @@
 #include <vector>
 
 #include "support/bench_eal.hpp"
+#include "support/crc_flood.hpp"
 
 namespace {
 
@@ -107,7 +115,7 @@ void* tag(bench_conn* c, fnat::direction d) {
 }
 
 struct crc_hash {
-  std::size_t operator()(const tuple4& k) const noexcept { return fnat::hash_key(k); }
+  std::size_t operator()(const tuple4& k) const noexcept { return fnat::crc32c_key(k); }
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -436,6 +444,165 @@ void expire_rte_timer(benchmark::State& state, std::uint32_t n) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 
+// ---- hash flooding ----------------------------------------------------------------------------------
+// The attacker knows fnat's code but not its key. Their best move against a CRC32C-indexed table is
+// algebra (support/crc_flood.hpp): SYNs whose CRC32C agrees in the bits the table indexes with, all
+// in ONE bucket: the low 19 bits for fnat's table (2N conns at load 0.5: 2^19 buckets), all 32 for
+// rte_hash (the same 32-bit hash means the same primary bucket, signature and secondary bucket).
+// Against the keyed hash they can do no better than send the same crafted set.
+//   fill:random  N legitimate conns + N flood conns from random spoofed sources (a plain SYN flood)
+//   fill:attack  N legitimate conns + N flood conns from the crafted sources
+//   lookup:legit    the 2N tuples of the legitimate conns, random order (hits)
+//   lookup:crafted  the N flood conns' inbound tuples, random order (hits where the table took them)
+// fnat_crc32c runs unbounded (max_chain 0), as the table was before the chain bound, to show what
+// the linear hash costs; with the default bound it would refuse all but 32 of the crafted SYNs.
+// Counters: refused = flood inserts the table refused; longest = the longest chain (fnat impls).
+
+enum class attack_impl { fnat, fnat_crc32c, rte_hash };
+enum class fill_kind { random, attack };
+
+using crc_table = fnat::conn_table<bench_conn, fnat::conn_hooks_base<bench_conn>, fnat::crc32c_tuple_hash, byte_alloc>;
+
+struct attack_world {
+  attack_impl impl;
+  fill_kind fill;
+  std::uint32_t n;
+  std::optional<conn_pool> pool;
+  std::vector<bench_conn*> conns;
+  std::vector<tuple4> legit_keys, flood_keys;  // lookup orders
+  std::optional<fnat_table> keyed;
+  std::optional<crc_table> crc;
+  std::unique_ptr<rte_hash, rte_hash_deleter> rh;
+  std::size_t refused = 0, longest = 0;
+
+  attack_world(attack_impl i, fill_kind f, std::uint32_t conns_n) : impl(i), fill(f), n(conns_n) {
+    const int socket = static_cast<int>(rte_socket_id());
+    auto p = conn_pool::make(2 * n, conn_alloc(socket, "attack_conns"));
+    if (!p) die(p.err().what());
+    pool.emplace(std::move(*p));
+    for (std::uint32_t k = 0; k < 2 * n; ++k) conns.push_back(pool->allocate(k));
+    const auto vip = fnat::ipv4_addr::from_host(0xc6120100u);
+    std::vector<tuple4> flood;
+    if (f == fill_kind::attack) {
+      flood = fnat_flood::crc_colliding_syns(vip, 443, impl == attack_impl::rte_hash ? 32 : 19, n);
+      if (flood.size() != n) die("crc_colliding_syns: not enough crafted tuples");
+    } else {
+      std::mt19937_64 rng(n + 7);
+      for (std::uint32_t k = 0; k < n; ++k) {
+        const auto r = rng();
+        flood.push_back(fnat::make_tuple(fnat::ipproto::tcp, fnat::ipv4_addr::from_host(static_cast<std::uint32_t>(r)),
+                                         static_cast<std::uint16_t>(r >> 32), vip, 443));
+      }
+    }
+    // Legitimate conns 0..n-1 (in_key/out_key), flood conns n..2n-1 (their outbound tuple is the
+    // balancer's choice, out_key of a fresh index).
+    auto insert = [&](std::uint32_t k, const tuple4& in, const tuple4& out, bool is_flood) {
+      bool ok = false;
+      if (impl == attack_impl::fnat) {
+        ok = keyed->insert(*conns[k], in, out) == fnat::errc::ok;
+      } else if (impl == attack_impl::fnat_crc32c) {
+        ok = crc->insert(*conns[k], in, out) == fnat::errc::ok;
+      } else {
+        ok = rte_hash_add_key_data(rh.get(), &in, tag(conns[k], fnat::direction::inbound)) == 0;
+        if (ok && rte_hash_add_key_data(rh.get(), &out, tag(conns[k], fnat::direction::outbound)) != 0) {
+          (void)rte_hash_del_key(rh.get(), &in);
+          ok = false;
+        }
+      }
+      if (!ok && !is_flood) die("a legitimate conn was refused");
+      refused += ok ? 0 : 1;
+    };
+    const byte_alloc alloc(socket, "attack_table");
+    if (impl == attack_impl::fnat) {
+      auto t = fnat_table::make({.capacity = 2 * std::size_t{n}}, {}, alloc);
+      if (!t) die(t.err().what());
+      keyed.emplace(std::move(*t));
+    } else if (impl == attack_impl::fnat_crc32c) {
+      auto t = crc_table::make({.capacity = 2 * std::size_t{n}, .max_chain = 0}, {}, alloc);
+      if (!t) die(t.err().what());
+      crc.emplace(std::move(*t));
+    } else {
+      static int instance = 0;
+      const std::string name = "attack_rh_" + std::to_string(instance++);
+      rte_hash_parameters hp{};
+      hp.name = name.c_str();
+      hp.entries = 8 * n;  // 4N keys in half the slots, as conn_lookup
+      hp.key_len = sizeof(tuple4);
+      hp.hash_func = rte_hash_crc;
+      hp.hash_func_init_val = 0;
+      hp.socket_id = socket;
+      rh.reset(rte_hash_create(&hp));
+      if (!rh) die(std::string("rte_hash_create: ") + rte_strerror(rte_errno));
+    }
+    for (std::uint32_t k = 0; k < n; ++k) insert(k, in_key(k, 0), out_key(k, 0), false);
+    for (std::uint32_t k = 0; k < n; ++k) insert(n + k, flood[k], out_key(n + k, 0), true);
+    if (keyed || crc) {
+      const std::size_t buckets = keyed ? keyed->bucket_count() : crc->bucket_count();
+      for (std::size_t b = 0; b < buckets; ++b)
+        longest = std::max(longest, keyed ? keyed->bucket_size(b) : crc->bucket_size(b));
+    }
+    std::mt19937_64 rng(n + 11);
+    for (std::uint32_t k = 0; k < n; ++k) {
+      legit_keys.push_back(in_key(k, 0));
+      legit_keys.push_back(out_key(k, 0));
+    }
+    std::shuffle(legit_keys.begin(), legit_keys.end(), rng);
+    flood_keys = flood;
+    std::shuffle(flood_keys.begin(), flood_keys.end(), rng);
+  }
+  ~attack_world() {
+    keyed.reset();  // unlink the conns before the pool goes
+    crc.reset();
+    rh.reset();
+  }
+};
+
+attack_world* current_attack = nullptr;
+
+attack_world& attack_world_of(attack_impl i, fill_kind f, std::uint32_t n) {
+  if (current_attack == nullptr || current_attack->impl != i || current_attack->fill != f || current_attack->n != n) {
+    delete current_attack;
+    current_attack = nullptr;
+    delete current;  // the other suites' conns: free them first
+    current = nullptr;
+    current_attack = new attack_world(i, f, n);
+  }
+  return *current_attack;
+}
+
+void lookup_attack(benchmark::State& state, attack_impl impl, fill_kind fill, std::uint32_t n, bool crafted) {
+  attack_world& w = attack_world_of(impl, fill, n);
+  const auto& keys = crafted ? w.flood_keys : w.legit_keys;
+  const std::size_t size = keys.size();
+  std::size_t i = 0;
+  auto next = [&]() -> const tuple4& {
+    const tuple4& k = keys[i];
+    i = i + 1 == size ? 0 : i + 1;
+    return k;
+  };
+  if (impl == attack_impl::fnat) {
+    for (auto _ : state) {
+      const auto h = w.keyed->find(next());
+      benchmark::DoNotOptimize(std::as_const(h));
+    }
+  } else if (impl == attack_impl::fnat_crc32c) {
+    for (auto _ : state) {
+      const auto h = w.crc->find(next());
+      benchmark::DoNotOptimize(std::as_const(h));
+    }
+  } else {
+    for (auto _ : state) {
+      void* data = nullptr;
+      const int rc = rte_hash_lookup_data(w.rh.get(), &next(), &data);
+      benchmark::DoNotOptimize(std::as_const(rc));
+      benchmark::DoNotOptimize(std::as_const(data));
+    }
+  }
+  state.counters["refused"] = static_cast<double>(w.refused);
+  state.counters["longest"] = static_cast<double>(w.longest);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
 // ---- registration -------------------------------------------------------------------------------
 
 struct size_case {
@@ -471,6 +638,14 @@ void add(const std::string& name, F f, Args... args) {
       add("conn_expire/rte_timer" + c, expire_rte_timer, s.n);
     }
   }
+  constexpr std::uint32_t attack_n = 1u << 16;
+  for (const auto& [impl, iname] : {std::pair{attack_impl::fnat, "fnat"}, std::pair{attack_impl::fnat_crc32c, "fnat_crc32c"},
+                                    std::pair{attack_impl::rte_hash, "rte_hash"}})
+    for (const auto& [fill, fname] : {std::pair{fill_kind::random, "random"}, std::pair{fill_kind::attack, "attack"}})
+      for (const bool crafted : {false, true})
+        add(std::string("conn_lookup_attack/") + iname + "/fill:" + fname + "/n:" + std::to_string(attack_n) +
+                (crafted ? "/lookup:crafted" : "/lookup:legit"),
+            lookup_attack, impl, fill, attack_n, crafted);
   return true;
 }();
 

@@ -265,7 +265,7 @@ void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction di
   c.state = c.proto == ipproto::tcp
                 ? static_cast<std::uint8_t>(tcp_transition(static_cast<tcp_state>(old), dir, info.tcp_flags))
                 : static_cast<std::uint8_t>(udp_transition(static_cast<udp_state>(old), dir));
-  c.last_seen = static_cast<std::uint32_t>(wheel_->now_tick());
+  c.last_seen = wheel_->now_tick();
   if (c.state != old) wheel_->rearm(c, timeout_of(c));
   if (dir == direction::inbound) {
     stats_.inbound.add();
@@ -334,13 +334,15 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   if (rc != errc::ok) {
     (void)rotations_[*svc_index].release_in(lease.pool, lease.bucket, lease.port);
     pool_->deallocate(c);
-    drop(m, rc == errc::table_full ? lb_drop::table_full : lb_drop::tuple_in_use);
+    drop(m, rc == errc::table_full    ? lb_drop::table_full
+            : rc == errc::bucket_full ? lb_drop::chain_full
+                                      : lb_drop::tuple_in_use);
     return;
   }
   c->state = info.proto == ipproto::tcp
                  ? static_cast<std::uint8_t>(tcp_transition(tcp_state::none, direction::inbound, info.tcp_flags))
                  : static_cast<std::uint8_t>(udp_state::oneway);
-  c->last_seen = static_cast<std::uint32_t>(wheel_->now_tick());
+  c->last_seen = wheel_->now_tick();
   (void)wheel_->arm(*c, timeout_of(*c));
   stats_.conns_created.add();
   rs_conns_[rs_base_[*svc_index] + pick.index].add();

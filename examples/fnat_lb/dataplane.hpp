@@ -34,6 +34,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -87,16 +88,18 @@ struct egress {
 /// kept in the conn, where it would cost a cache line per packet. The idle timer is lazy: a
 /// packet only stamps `last_seen` (in the hot lines); the wheel entry is re-armed when the state
 /// changes (a few times per conn) and, when it fires, for whatever idle time is left.
+/// `last_seen` is a full 64-bit wheel tick: a 32-bit copy wraps after 2^32 ticks (50 days at 1 ms),
+/// and a conn stamped after the wrap would look idle for ~2^32 ticks and expire at its next wheel visit.
 struct alignas(64) lb_conn : conn_hooks<inet_tuple> {
   // ---- hot: read or written by every forwarded packet (bytes 112..127) ----
-  std::uint32_t last_seen = 0;  ///< wheel tick of the last packet
+  std::uint64_t last_seen = 0;  ///< wheel tick of the last packet (64-bit: never wraps)
   std::uint16_t service = 0;
   std::uint16_t rs = 0;
-  std::uint16_t lip_slot = 0;   ///< the LIP's pool in the service's rotation (sa_rotation_result::pool)
-  std::uint16_t sa_bucket = 0;  ///< the lport's bucket in that pool (released there, no bucket_of)
   std::uint8_t proto = 0;
   std::uint8_t state = 0;       ///< tcp_state or udp_state
   // ---- cold: creation and expiry ----
+  std::uint16_t lip_slot = 0;   ///< the LIP's pool in the service's rotation (sa_rotation_result::pool)
+  std::uint16_t sa_bucket = 0;  ///< the lport's bucket in that pool (released there, no bucket_of)
   timer_entry timer;
 
   [[nodiscard]] const inet_tuple& in() const noexcept { return tuple(direction::inbound); }
@@ -105,6 +108,16 @@ struct alignas(64) lb_conn : conn_hooks<inet_tuple> {
   [[nodiscard]] std::uint16_t lport() const noexcept { return ntoh16(out().dport); }
   [[nodiscard]] endpoint real_server() const noexcept { return endpoint{out().saddr, ntoh16(out().sport)}; }
 };
+// The hot fields end inside the first two cache lines (offsetof on a class with a base: supported by
+// g++ and clang, which warn that the standard does not promise it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+static_assert(offsetof(lb_conn, last_seen) == 112 && offsetof(lb_conn, state) + 1 <= 128,
+              "lb_conn: the per-packet fields must stay within the first two cache lines");
+static_assert(offsetof(lb_conn, service) + 2 <= 128 && offsetof(lb_conn, rs) + 2 <= 128 &&
+                  offsetof(lb_conn, proto) < 128,
+              "lb_conn: the per-packet fields must stay within the first two cache lines");
+#pragma GCC diagnostic pop
 
 /// The sa_pool policy of a LIP: DPVS-style buckets over the lcore's port classes (flow and redirect
 /// modes) or RSS-aware buckets (RSS mode), chosen per port at start.

@@ -46,8 +46,9 @@ enum class lb_drop : std::uint8_t {
   unsupported,        ///< ICMP other than echo, ARP/ND we do not answer, ...
   tx_full,            ///< the tx queue did not take the packet
   no_mbuf,            ///< no mbuf for a reply or request we wanted to send
+  chain_full,         ///< the conn table's bucket for a tuple is at max_chain (hash flooding?)
 };
-inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::no_mbuf) + 1;
+inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::chain_full) + 1;
 
 [[nodiscard]] constexpr std::string_view to_string(lb_drop d) noexcept {
   switch (d) {
@@ -66,6 +67,7 @@ inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::n
     case lb_drop::unsupported: return "unsupported";
     case lb_drop::tx_full: return "tx_full";
     case lb_drop::no_mbuf: return "no_mbuf";
+    case lb_drop::chain_full: return "chain_full";
   }
   return "unknown";
 }

@@ -4,11 +4,13 @@
 // and checked against a reference model after every step.
 //
 // ## Input (read front to back, 0 past the end; see fuzz_support.hpp)
-//   byte 0  variant: bit 0 conn layout and hash (0: hooks as base classes, tuple_hash; 1: hooks as
+//   byte 0  variant: bit 0 conn layout and hash (0: hooks as base classes, tuple_hash under a fixed
+//           key; 1: hooks as
 //           members, a 2-bit hash that puts every key in at most four chains, so probes walk long
 //           chains and compare stored hashes that collide); bits 1-3 max_load_factor (1/16 .. 4);
 //           bits 4-5 the clock's frequency (1 GHz, 3 GHz, 1 MHz, 1 GHz); bit 6 end with
-//           clear_and_dispose instead of erasing one by one
+//           clear_and_dispose instead of erasing one by one; bit 7 a chain bound (max_chain
+//           2 + capacity % 7, reached often under the 2-bit hash) instead of none
 //   byte 1  table capacity 1 + b % 64
 //   byte 2  pool capacity 1 + b % 80 (below or above the table's: both limits are reachable)
 //   byte 3  wheel slots 2 << (b % 6) (2..64: timeouts longer than a revolution are common)
@@ -74,9 +76,16 @@ struct conn_member {
   fnat::conn_hooks<inet_tuple> hooks;
 };
 
+// The keyed hash under a fixed key, so that a failing input reproduces in another process.
+struct fixed_key_hash {
+  fnat::tuple_hash h{fnat::hash_secret{0x0123456789abcdefULL, 0xfedcba9876543210ULL}};
+  std::uint32_t operator()(const inet_tuple& k) const noexcept { return h(k); }
+};
+
 // A legal but terrible hash: 2 bits. Every key lands in one of four chains.
 struct two_bit_hash {
-  std::uint32_t operator()(const inet_tuple& k) const noexcept { return fnat::tuple_hash{}(k) & 3u; }
+  fixed_key_hash h;
+  std::uint32_t operator()(const inet_tuple& k) const noexcept { return h(k) & 3u; }
 };
 
 struct key_less {
@@ -113,8 +122,8 @@ struct conn_model {
 
 struct counters {
   // table
-  std::uint64_t inserts = 0, insert_full = 0, insert_exists = 0, insert_invalid = 0, erases = 0, hits = 0,
-                misses = 0;
+  std::uint64_t inserts = 0, insert_full = 0, insert_exists = 0, insert_invalid = 0, insert_chain_full = 0,
+                erases = 0, hits = 0, misses = 0;
   // pool
   std::uint64_t allocations = 0, deallocations = 0, failures = 0, misuses = 0;
   // wheel
@@ -153,10 +162,10 @@ class harness {
     if (fnat::fuzz::summary_wanted())
       std::fprintf(stderr,
                    "fuzz_conn_table: capacity %zu, pool %zu, %zu buckets, %zu slots; inserts %llu (full %llu, "
-                   "exists %llu, invalid %llu), erases %llu, hits %llu, misses %llu, pool failures %llu, misuses "
+                   "exists %llu, invalid %llu, chain %llu), erases %llu, hits %llu, misses %llu, pool failures %llu, misuses "
                    "%llu; arms %llu, rearms %llu, refreshes %llu, cancels %llu, expirations %llu, tick %llu\n",
                    table_.capacity(), pool_.capacity(), table_.bucket_count(), wheel_.slot_count(),
-                   ull(n_.inserts), ull(n_.insert_full), ull(n_.insert_exists), ull(n_.insert_invalid),
+                   ull(n_.inserts), ull(n_.insert_full), ull(n_.insert_exists), ull(n_.insert_invalid), ull(n_.insert_chain_full),
                    ull(n_.erases), ull(n_.hits), ull(n_.misses), ull(n_.failures), ull(n_.misuses), ull(n_.arms),
                    ull(n_.rearms), ull(n_.refreshes), ull(n_.cancels), ull(n_.expirations), ull(now_));
   }
@@ -183,6 +192,16 @@ class harness {
   // What insert(in, out) must answer now (not counting the linked-conn refusal, checked first).
   errc expect_insert(const inet_tuple& in, const inet_tuple& out) const {
     if (table_.size() >= table_.capacity()) return errc::table_full;
+    if (const std::size_t bound = table_.max_chain(); bound != 0) {
+      const std::size_t bi = table_.bucket_of(table_.hash_of(in)), bo = table_.bucket_of(table_.hash_of(out));
+      std::size_t ni = 0, no = 0;  // linked tuples in each bucket, from the model
+      for (const auto& [key, where] : index_) {
+        const std::size_t b = table_.bucket_of(table_.hash_of(key));
+        ni += b == bi;
+        no += b == bo;
+      }
+      if (bi == bo ? ni + 2 > bound : (ni + 1 > bound || no + 1 > bound)) return errc::bucket_full;
+    }
     if (model_find(in) || model_find(out) || same_key(in, out)) return errc::exists;
     return errc::ok;
   }
@@ -192,6 +211,7 @@ class harness {
       case errc::ok: ++n_.inserts; break;
       case errc::table_full: ++n_.insert_full; break;
       case errc::exists: ++n_.insert_exists; break;
+      case errc::bucket_full: ++n_.insert_chain_full; break;
       default: ++n_.insert_invalid; break;
     }
   }
@@ -638,8 +658,8 @@ class harness {
     FUZZ_CHECK(t.size == linked && table_.size() == linked && table_.empty() == (linked == 0));
     FUZZ_CHECK(t.capacity == table_.capacity());
     FUZZ_CHECK(t.inserts == n_.inserts && t.insert_full == n_.insert_full && t.insert_exists == n_.insert_exists &&
-               t.insert_invalid == n_.insert_invalid);
-    FUZZ_CHECK(t.failed_inserts() == n_.insert_full + n_.insert_exists + n_.insert_invalid);
+               t.insert_invalid == n_.insert_invalid && t.insert_chain_full == n_.insert_chain_full);
+    FUZZ_CHECK(t.failed_inserts() == n_.insert_full + n_.insert_exists + n_.insert_invalid + n_.insert_chain_full);
     FUZZ_CHECK(t.erases == n_.erases);
     FUZZ_CHECK(t.lookup_hits == n_.hits && t.lookup_misses == n_.misses);
     FUZZ_CHECK(table_.load_factor() ==
@@ -721,7 +741,8 @@ void run(fnat::fuzz::reader& in, std::uint8_t variant) {
   const double lf = load_factors[(variant >> 1) & 7];
   const std::uint64_t hz = frequencies[(variant >> 4) & 3];
 
-  auto table = h_type::table_type::make({.capacity = capacity, .max_load_factor = lf});
+  const std::size_t max_chain = (variant & 0x80) != 0 ? 2 + capacity % 7 : 0;
+  auto table = h_type::table_type::make({.capacity = capacity, .max_load_factor = lf, .max_chain = max_chain});
   FUZZ_CHECK(table.has_value());
   FUZZ_CHECK(table->capacity() == capacity && std::has_single_bit(table->bucket_count()));
   FUZZ_CHECK(table->bucket_count() == h_type::table_type::bucket_count_for(capacity, lf));
@@ -755,6 +776,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     run<conn_member, fnat::conn_hooks_member<&conn_member::hooks>, two_bit_hash, fnat::timer_member<&conn_member::timer>>(
         in, variant);
   else
-    run<conn_base, fnat::conn_hooks_base<conn_base>, fnat::tuple_hash, fnat::timer_in_base<conn_base>>(in, variant);
+    run<conn_base, fnat::conn_hooks_base<conn_base>, fixed_key_hash, fnat::timer_in_base<conn_base>>(in, variant);
   return 0;
 }

@@ -96,8 +96,8 @@ def sa_seeds():
 
 # ---- fuzz_conn_table --------------------------------------------------------------------------
 
-def ct_header(member=False, lf=0, hz=0, clear=False, capacity=8, pool=10, slots=8, tick=9, origin=0):
-    variant = (member << 0) | ((lf & 7) << 1) | ((hz & 3) << 4) | (clear << 6)
+def ct_header(member=False, lf=0, hz=0, clear=False, capacity=8, pool=10, slots=8, tick=9, origin=0, bound=False):
+    variant = (member << 0) | ((lf & 7) << 1) | ((hz & 3) << 4) | (clear << 6) | (bound << 7)
     slot_code = {2: 0, 4: 1, 8: 2, 16: 3, 32: 4, 64: 5}[slots]
     return bytes([variant, (capacity - 1) % 64, (pool - 1) % 80, slot_code, tick - 1, origin])
 
@@ -143,6 +143,8 @@ def ct_seeds():
     body += ct.bulk(list(range(0, 64, 1))) + ct.iterate_slices(3) + ct.iterate_erase(3, 1)
     body += ct.bulk(list(range(200, 256))) + ct.iterate_erase(1, 0)
     s["two_bit_hash_chains"] = ct_header(member=True, lf=5, capacity=48, pool=60, slots=4) + body
+    # The same under a chain bound (max_chain 2 + 48 % 7 = 8): most inserts are refused as bucket_full.
+    s["two_bit_hash_bounded"] = ct_header(member=True, lf=5, capacity=48, pool=60, slots=4, bound=True) + body
     # Timers: arm, refresh later (lazy) and earlier, rearm, cancel, advance across revolutions with
     # budgets; expired conns are erased and freed, some re-armed by their callback.
     body = b"".join(ct.insert(i, 128 + i, 0x30 | (i % 64) | ((i % 4) << 6)) for i in range(12))

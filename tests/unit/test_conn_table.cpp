@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../../bench/support/crc_flood.hpp"
+
 using fnat::direction;
 using fnat::errc;
 
@@ -65,7 +67,7 @@ fnat::inet_tuple random_key<fnat::inet_tuple>(std::mt19937_64& rng) {
 
 template <class Key>
 struct key_hash {
-  std::size_t operator()(const Key& k) const noexcept { return fnat::hash_key(k, 0x9e3779b9u); }
+  std::size_t operator()(const Key& k) const noexcept { return fnat::crc32c_key(k, 0x9e3779b9u); }
 };
 
 // ---- the conn type a balancer would have ------------------------------------------------------
@@ -691,7 +693,7 @@ struct member_conn {
   fnat::timer_entry timer;
 };
 struct seeded_hash {
-  std::uint32_t operator()(const fnat::tuple6& k) const noexcept { return fnat::hash_key(k, 12345); }
+  std::uint32_t operator()(const fnat::tuple6& k) const noexcept { return fnat::crc32c_key(k, 12345); }
 };
 }  // namespace
 
@@ -709,7 +711,7 @@ TEST_CASE("hooks and timer as members, with a user hash policy", "[conn_table]")
     REQUIRE(t.insert(c, ins.back(), outs.back()) == errc::ok);
     REQUIRE(w.arm(c, 3) == errc::ok);
   }
-  REQUIRE(t.hash_of(ins[0]) == fnat::hash_key(ins[0], 12345));
+  REQUIRE(t.hash_of(ins[0]) == fnat::crc32c_key(ins[0], 12345));
   for (std::size_t i = 0; i < conns.size(); ++i) {
     REQUIRE(t.find(ins[i]) == fnat::conn_hit<member_conn>{&conns[i], direction::inbound});
     REQUIRE(t.find(outs[i]) == fnat::conn_hit<member_conn>{&conns[i], direction::outbound});
@@ -721,4 +723,92 @@ TEST_CASE("hooks and timer as members, with a user hash policy", "[conn_table]")
   });
   REQUIRE(fired == conns.size());
   REQUIRE(t.empty());
+}
+
+// ---- hash flooding: the chain bound and the keyed default ---------------------------------------
+
+namespace {
+struct flood_conn : fnat::conn_hooks<fnat::tuple4> {};
+// Every key in bucket 0 (and a distinct stored hash per key, so nothing but the bound refuses).
+struct bucket0_hash {
+  std::uint32_t operator()(const fnat::tuple4& k) const noexcept { return fnat::crc32c_key(k) << 20; }
+};
+}  // namespace
+
+TEST_CASE("a chain at max_chain refuses inserts with errc::bucket_full, counted, through check and insert",
+          "[conn_table][flood]") {
+  using table = fnat::conn_table<flood_conn, fnat::conn_hooks_base<flood_conn>, bucket0_hash>;
+  REQUIRE(table::make({.capacity = 64, .max_chain = 1}).err().code() == errc::invalid_argument);
+  // Conns first: a table unlinks what it still holds when it goes.
+  std::vector<flood_conn> conns(4), more(40);
+  auto t = std::move(*table::make({.capacity = 64, .max_chain = 5}));
+  REQUIRE(t.max_chain() == 5);
+  std::mt19937_64 rng(11);
+  std::vector<fnat::tuple4> ins, outs;
+  for (int i = 0; i < 4; ++i) {
+    ins.push_back(random_key<fnat::tuple4>(rng));
+    outs.push_back(random_key<fnat::tuple4>(rng));
+  }
+  // Two nodes per conn, all in bucket 0: 2, 4, then 6 > 5 is refused.
+  REQUIRE(t.insert(conns[0], ins[0], outs[0]) == errc::ok);
+  REQUIRE(t.insert(conns[1], ins[1], outs[1]) == errc::ok);
+  REQUIRE(t.bucket_size(0) == 4);
+  REQUIRE(t.check_insert(ins[2], outs[2]) == errc::bucket_full);
+  REQUIRE(t.insert(conns[2], ins[2], outs[2]) == errc::bucket_full);
+  REQUIRE_FALSE(table::is_linked(conns[2]));
+  REQUIRE(t.size() == 2);
+  REQUIRE(t.bucket_size(0) == 4);
+  auto st = t.stats();
+  CHECK(st.insert_chain_full == 1);
+  CHECK(st.failed_inserts() == 1);
+  CHECK(st.inserts == 2);
+  // The existing conns are still found; freeing one makes room again.
+  REQUIRE(t.find(ins[1]).conn == &conns[1]);
+  REQUIRE(t.erase(conns[0]) == errc::ok);
+  REQUIRE(t.check_insert(ins[2], outs[2]) == errc::ok);
+  REQUIRE(t.insert(conns[2], ins[2], outs[2]) == errc::ok);
+  // Unbounded (0): the chain grows.
+  auto u = std::move(*table::make({.capacity = 64, .max_chain = 0}));
+  for (auto& c : more)
+    REQUIRE(u.insert(c, random_key<fnat::tuple4>(rng), random_key<fnat::tuple4>(rng)) == errc::ok);
+  CHECK(u.bucket_size(0) == 80);
+}
+
+TEST_CASE("a SYN flood crafted against CRC32C fills one chain of a CRC table, spreads in a keyed one",
+          "[conn_table][flood]") {
+  constexpr std::size_t n = 2000;
+  const auto vip = fnat::ipv4_addr::from_host(0xc6120101u);
+  // Table for 4096 conns: 16384 buckets, 14 bits. The attacker solves for those 14 bits.
+  const auto syns = fnat_flood::crc_colliding_syns(vip, 443, 14, n);
+  REQUIRE(syns.size() == n);
+  std::mt19937_64 rng(5);
+  std::vector<fnat::tuple4> outs(n);
+  for (auto& o : outs) o = random_key<fnat::tuple4>(rng);
+
+  SECTION("CRC32C, default bound: 32 nodes, then every crafted SYN is refused and counted") {
+    using table = fnat::conn_table<flood_conn, fnat::conn_hooks_base<flood_conn>, fnat::crc32c_tuple_hash>;
+    std::vector<flood_conn> conns(n);
+    auto t = std::move(*table::make({.capacity = 4096}));
+    std::size_t ok = 0, refused = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const errc e = t.insert(conns[i], syns[i], outs[i]);
+      ok += e == errc::ok;
+      refused += e == errc::bucket_full;
+    }
+    const std::size_t b = t.bucket_of(t.hash_of(syns[0]));
+    CHECK(t.bucket_size(b) <= 32);
+    CHECK(ok <= 32);
+    CHECK(ok + refused == n);
+    CHECK(t.stats().insert_chain_full == refused);
+  }
+  SECTION("keyed tuple_hash (process key): every crafted SYN is taken, chains stay short") {
+    using table = fnat::conn_table<flood_conn>;
+    std::vector<flood_conn> conns(n);
+    auto t = std::move(*table::make({.capacity = 4096}));
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(t.insert(conns[i], syns[i], outs[i]) == errc::ok);
+    std::size_t longest = 0;
+    for (std::size_t b = 0; b < t.bucket_count(); ++b) longest = std::max(longest, t.bucket_size(b));
+    CHECK(longest <= 8);  // 4000 nodes in 16384 buckets: Poisson(0.24); P(any bucket >= 9) ~ 1e-8
+    CHECK(t.stats().insert_chain_full == 0);
+  }
 }

@@ -135,23 +135,27 @@ TEST_CASE("neighbour cache: a flood to an unresolved address asks once per inter
 }
 
 TEST_CASE("neighbour cache: stale entries stay usable and ask for a refresh, expire removes old ones", "[neighbour]") {
+  // Times are 64-bit: the same story from 0, across 2^63 ns, and ending 10 s below 2^64.
+  const std::uint64_t base = GENERATE(std::uint64_t{0}, (std::uint64_t{1} << 63) - 45'000 * ms,
+                                      ~std::uint64_t{0} - 100'000 * ms);
+  INFO("time base " << base);
   auto c = make({.reachable_ms = 30'000, .stale_ms = 60'000, .incomplete_ms = 3'000});
   sink s;
   const auto gw = v4(0xc61200fe), rs = v4(0xc612020c), lost = v4(0xc612020d);
-  std::uint64_t now = 0;
+  std::uint64_t now = base;
   REQUIRE(c.learn(gw, mac(1), now, learn_mode::create, s.on_release()) == errc::ok);
   REQUIRE(c.learn(rs, mac(2), now, learn_mode::create, s.on_release()) == errc::ok);
   CHECK(c.resolve(lost, now, 77).held);
 
-  now = 2'999 * ms;
+  now = base + 2'999 * ms;
   CHECK(c.expire(now, s.on_drop()) == 0);
-  now = 3'000 * ms;
+  now = base + 3'000 * ms;
   CHECK(c.expire(now, s.on_drop()) == 1);  // the incomplete one, with its packet
   CHECK(s.dropped == std::vector<std::uint32_t>{77});
   CHECK_FALSE(c.find(lost, now));
   CHECK(c.stats().expired_packets == 1);
 
-  now = 30'000 * ms;
+  now = base + 30'000 * ms;
   CHECK(c.find(gw, now)->state == neigh_state::stale);
   auto r = c.resolve(gw, now, 1);
   CHECK(r.rc == errc::ok);  // still used
@@ -160,7 +164,7 @@ TEST_CASE("neighbour cache: stale entries stay usable and ask for a refresh, exp
   CHECK(c.learn(gw, mac(1), now + 20 * ms, learn_mode::update, s.on_release()) == errc::ok);
   CHECK(c.find(gw, now + 20 * ms)->state == neigh_state::reachable);
 
-  now = 90'000 * ms;  // rs unconfirmed for 30 s + 60 s: gone; gw confirmed at 30.02 s: stays
+  now = base + 90'000 * ms;  // rs unconfirmed for 30 s + 60 s: gone; gw confirmed at 30.02 s: stays
   CHECK(c.expire(now, s.on_drop()) == 1);
   CHECK_FALSE(c.find(rs, now));
   CHECK(c.find(gw, now)->state == neigh_state::stale);

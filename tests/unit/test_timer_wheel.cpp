@@ -354,3 +354,54 @@ TEST_CASE("random arm/rearm/refresh/cancel/advance agree with a model of deadlin
   REQUIRE(model.empty());
   REQUIRE(w.count_armed() == 0);
 }
+
+// ---- 64-bit time: no wrap at 2^32 ticks, none near the top of the clock -------------------------
+
+TEST_CASE("deadlines and lazy refreshes across 2^32 ticks neither fire early nor never", "[timer_wheel][time64]") {
+  constexpr std::uint64_t t32 = std::uint64_t{1} << 32;
+  auto w = make_wheel(64);
+  REQUIRE(w.advance_to(t32 - 5, [](item&) { FAIL("nothing is armed"); }) == 0);
+  REQUIRE(w.now_tick() == t32 - 5);
+  item a(1), b(2);
+  REQUIRE(w.arm(a, 10) == errc::ok);  // due at 2^32 + 5
+  REQUIRE(w.arm(b, 10) == errc::ok);
+  REQUIRE(w.deadline(a) == t32 + 5);
+  // b sees a packet after the wrap of a 32-bit tick: its deadline moves to 2^32 + 13 (lazily).
+  REQUIRE(w.advance_to(t32 + 3, [](item&) { FAIL("nothing is due"); }) == 0);
+  w.refresh(b, 10);
+  REQUIRE(w.deadline(b) == t32 + 13);
+  std::map<int, std::uint64_t> fired = run_until(w, t32 + 20);
+  REQUIRE(fired.size() == 2);
+  CHECK(fired.at(1) == t32 + 5);
+  CHECK(fired.at(2) == t32 + 13);
+  REQUIRE(w.remaining(a) == 0);
+}
+
+TEST_CASE("a nanosecond clock near 2^63 and near 2^64 converts and expires exactly", "[timer_wheel][time64]") {
+  const std::uint64_t starts[] = {(std::uint64_t{1} << 63) - 50'000'000,  // 2^63 ns crossed 50 ms in
+                                  ~std::uint64_t{0} - 2'000'000'000};    // 2 s below the clock's end
+  for (const std::uint64_t start : starts) {
+    INFO("clock starts at " << start);
+    auto r = fnat::timer_wheel<item>::make({.slots = 64, .tick = 1ms}, fnat::manual_clock{.value = start});
+    REQUIRE(r);
+    auto& w = *r;
+    item a(1);
+    REQUIRE(w.arm(a, w.ticks_for(100ms)) == errc::ok);
+    REQUIRE(w.deadline(a) == 100);
+    int fired = 0;
+    auto on = [&](item&) { ++fired; };
+    w.clock().value = start + 99'999'999;  // 99.99 ms: the 2^63 boundary is behind us
+    REQUIRE(w.advance(on) == 0);
+    REQUIRE(w.now_tick() == 99);
+    w.clock().value = start + 100'000'000;
+    REQUIRE(w.advance(on) == 1);
+    REQUIRE(fired == 1);
+    // A 1.5 s timeout from there still ends below 2^64 on the second start: it must fire too.
+    REQUIRE(w.arm(a, w.ticks_for(1500ms)) == errc::ok);
+    w.clock().value = start + 1'599'999'999;
+    REQUIRE(w.advance(on) == 0);
+    w.clock().value = start + 1'600'000'000;
+    REQUIRE(w.advance(on) == 1);
+    REQUIRE(w.tick_of(start + 1'600'000'000) == 1600);
+  }
+}

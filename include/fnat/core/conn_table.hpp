@@ -42,6 +42,21 @@
 // primary bucket, sometimes the secondary, and the key-store entry, and the caller then reads its
 // conn, a third or fourth line; a miss reads both buckets.)
 //
+// ## Hostile keys: a keyed hash and a bounded chain
+// The Poisson figures above assume that nobody chooses where the keys land. Inbound tuples are the
+// client's choice, and a SYN flood with spoofed sources can pick any source address and port. With an
+// unkeyed or linear hash (CRC32C: hash.hpp says why) those can be solved for so that every one lands
+// in one bucket: each lookup and each insert then walks a chain as long as the flood, and the lcore's
+// time goes into walking it. So the default hash (tuple_hash) is keyed with a per-process random
+// secret and non-linear, and where the keys go is as unknown to the attacker as to a Poisson model.
+// As a backstop (a leaked key, a user's weak Hash), a chain is bounded: an insert that would make a
+// chain longer than max_chain nodes (default 32) is refused with errc::bucket_full and counted
+// (stats().insert_chain_full). Under a uniform hash a chain of 32 nodes has probability below 1e-18
+// per bucket at any allowed load factor (Poisson(4): P(X >= 32) ~ 1e-18; at 0.5, ~1e-50), so the
+// bound costs legitimate traffic nothing, while a flood that knew the key degrades into refused new
+// conns and lookups of at most 32 nodes, not CPU exhaustion. The check walks at most max_chain
+// nodes of the chain the insert walks anyway.
+//
 // ## Boost.Intrusive options, and why
 // unordered_set with power_2_buckets (mask, no modulo), constant_time_size, no cache_begin (nothing
 // iterates on the fast path), no incremental rehash (the table never grows), safe_link hooks (a
@@ -58,9 +73,10 @@
 //   find_bulk(keys, out)                up to 64 keys, memory latency overlapped (below)
 //   insert(conn, in, out)               both nodes or neither: if the outbound tuple is taken, the
 //                                       inbound node just linked is unlinked again (errc::exists)
-//   check_insert(in, out)               two-phase: are both tuples free and is there room?
+//   check_insert(in, out)               two-phase: are both tuples free and is there room (table and
+//                                       chains)?
 //   erase(conn)                         unlinks both nodes
-// All O(1) on average (O(chain) in the worst case), noexcept, no allocation, counted in stats().
+// All O(1) on average (O(max_chain) in the worst case), noexcept, no allocation, counted in stats().
 // A table made for N conns refuses the N+1st with errc::table_full.
 //
 // ## Bulk lookup
@@ -124,7 +140,8 @@ template <class K>
 concept conn_key = std::is_trivially_copyable_v<K> && std::has_unique_object_representations_v<K> &&
                    sizeof(K) % 4 == 0;
 
-/// A hash policy for keys of type K: a noexcept call returning 32 bits (fnat::tuple_hash: CRC32C).
+/// A hash policy for keys of type K: a noexcept call returning 32 bits. fnat::tuple_hash (the default)
+/// is keyed and non-linear (hash.hpp); crc32c_tuple_hash only for tables no packet fills.
 template <class H, class K>
 concept conn_key_hash = std::copy_constructible<H> && requires(const H& h, const K& k) {
   { h(k) } noexcept -> std::convertible_to<std::uint32_t>;
@@ -223,6 +240,10 @@ struct conn_table_config {
   /// Highest nodes-per-bucket ratio when full, in [1/16, 4]; see the file comment. Default 0.5:
   /// 1.25 nodes read per hit, 0.5 per miss, 32-64 bytes of buckets per conn.
   double max_load_factor = 0.5;
+  /// Longest chain (nodes in one bucket) an insert may create; beyond it the insert is refused with
+  /// errc::bucket_full (see the file comment: the backstop against hash flooding). 0: unbounded;
+  /// otherwise at least 2 (a conn's two tuples may share a bucket). Default 32.
+  std::size_t max_chain = 32;
 };
 
 /// Counters of a conn table (monotonic except size).
@@ -233,11 +254,14 @@ struct conn_table_stats {
   std::uint64_t insert_full = 0;       ///< inserts refused: table at capacity
   std::uint64_t insert_exists = 0;     ///< inserts refused: a tuple was already present
   std::uint64_t insert_invalid = 0;    ///< inserts refused: conn already linked (or, checked mode, wrong hash)
+  std::uint64_t insert_chain_full = 0; ///< inserts refused: a bucket's chain is at max_chain (hash flooding?)
   std::uint64_t erases = 0;            ///< successful erases
   std::uint64_t lookup_hits = 0;       ///< find/find_bulk keys found
   std::uint64_t lookup_misses = 0;     ///< find/find_bulk keys not found
   /// Failed inserts of any kind.
-  [[nodiscard]] std::uint64_t failed_inserts() const noexcept { return insert_full + insert_exists + insert_invalid; }
+  [[nodiscard]] std::uint64_t failed_inserts() const noexcept {
+    return insert_full + insert_exists + insert_invalid + insert_chain_full;
+  }
 };
 
 /// The per-lcore connection table (see the file comment).
@@ -317,7 +341,7 @@ class conn_table {
  public:
   /// Builds a table for `cfg.capacity` conns. Configuration time.
   /// Errors: errc::invalid_argument for a capacity of 0 or above max_capacity, or a load factor
-  /// outside [1/16, 4]; errc::no_memory if the allocator cannot give the bucket array (the message
+  /// outside [1/16, 4] or a max_chain of 1; errc::no_memory if the allocator cannot give the bucket array (the message
   /// gives its size). Complexity: O(buckets) (initialises the bucket array).
   [[nodiscard]] static result<conn_table> make(const conn_table_config& cfg = {}, const Hash& hash = Hash(),
                                                const Allocator& alloc = Allocator()) {
@@ -330,6 +354,10 @@ class conn_table {
     if (!(cfg.max_load_factor >= 1.0 / 16 && cfg.max_load_factor <= 4.0))
       return error(errc::invalid_argument, "conn table: max_load_factor " + std::to_string(cfg.max_load_factor) +
                                                " is outside [0.0625, 4]; 0.5 is the default");
+    if (cfg.max_chain == 1)
+      return error(errc::invalid_argument,
+                   "conn table: max_chain 1 would refuse a conn whose two tuples share a bucket; give 0 (unbounded) "
+                   "or at least 2 (32 is the default)");
     const std::size_t buckets = bucket_count_for(cfg.capacity, cfg.max_load_factor);
     bucket_alloc balloc(alloc);
     bucket_type* array = nullptr;
@@ -343,7 +371,7 @@ class conn_table {
                                         "more memory (hugepages)");
     }
     for (std::size_t i = 0; i < buckets; ++i) ::new (static_cast<void*>(array + i)) bucket_type();
-    return conn_table(hash, balloc, array, buckets, cfg.capacity);
+    return conn_table(hash, balloc, array, buckets, cfg.capacity, cfg.max_chain);
   }
 
   /// Buckets a table for `capacity` conns gets at `max_load_factor`: bit_ceil(2 x capacity / lf).
@@ -359,6 +387,7 @@ class conn_table {
         bucket_count_(std::exchange(o.bucket_count_, 0)),
         mask_(std::exchange(o.mask_, 0)),
         capacity_(std::exchange(o.capacity_, 0)),
+        max_chain_(o.max_chain_),
         size_(std::exchange(o.size_, 0)),
         stats_(std::exchange(o.stats_, {})),
         set_(bucket_traits(&spare_, 1)) {
@@ -373,6 +402,7 @@ class conn_table {
       bucket_count_ = std::exchange(o.bucket_count_, 0);
       mask_ = std::exchange(o.mask_, 0);
       capacity_ = std::exchange(o.capacity_, 0);
+      max_chain_ = o.max_chain_;
       size_ = std::exchange(o.size_, 0);
       stats_ = std::exchange(o.stats_, {});
       take_set(o);
@@ -445,11 +475,13 @@ class conn_table {
   // ---- insert and erase -------------------------------------------------------------------------
 
   /// Links conn c under its inbound tuple `in` and outbound tuple `out`: both or neither.
-  /// Returns: errc::ok; errc::table_full if size() == capacity(); errc::exists if either tuple is
-  /// already in the table (if it is `out`, the `in` node just linked is unlinked again, so the
-  /// table is as before; in == out is refused this way too); errc::invalid_argument if c is already
-  /// in a table. Every refusal is counted (stats()). Complexity: two probes. noexcept, no
-  /// allocation; invalidates nothing.
+  /// Returns: errc::ok; errc::table_full if size() == capacity(); errc::bucket_full if linking a
+  /// tuple would make its bucket's chain longer than max_chain (checked before errc::exists);
+  /// errc::exists if either tuple is already in the table (if it is `out`, the `in` node just linked
+  /// is unlinked again, so the table is as before; in == out is refused this way too);
+  /// errc::invalid_argument if c is already in a table. Every refusal is counted (stats()).
+  /// Complexity: two probes (and, with max_chain, a walk of at most max_chain nodes of each of the
+  /// two chains). noexcept, no allocation; invalidates nothing.
   errc insert(Conn& c, const key_type& in, const key_type& out) noexcept {
     return insert_with_hash(c, in, hash_of(in), out, hash_of(out));
   }
@@ -474,6 +506,10 @@ class conn_table {
       ++stats_.insert_full;
       return errc::table_full;
     }
+    if (chains_full(in_hash, out_hash)) {
+      ++stats_.insert_chain_full;
+      return errc::bucket_full;
+    }
     typename set_type::insert_commit_data cd;
     if (!set_.insert_unique_check(in, known_hash{in_hash}, key_match{in_hash}, cd).second) {
       ++stats_.insert_exists;
@@ -494,7 +530,8 @@ class conn_table {
   }
 
   /// First phase of a two-phase insert: would insert(c, in, out) succeed now? Changes nothing and
-  /// counts nothing. Returns: errc::ok, errc::table_full or errc::exists (also for in == out).
+  /// counts nothing. Returns: errc::ok, errc::table_full, errc::bucket_full or errc::exists (also for
+  /// in == out), in insert()'s order.
   /// The answer holds until the table is next modified. Complexity: two probes.
   [[nodiscard]] errc check_insert(const key_type& in, const key_type& out) const noexcept {
     return check_insert_with_hash(in, hash_of(in), out, hash_of(out));
@@ -502,6 +539,7 @@ class conn_table {
   [[nodiscard]] errc check_insert_with_hash(const key_type& in, std::uint32_t in_hash, const key_type& out,
                                             std::uint32_t out_hash) const noexcept {
     if (size_ >= capacity_) return errc::table_full;
+    if (chains_full(in_hash, out_hash)) return errc::bucket_full;
     auto* self = const_cast<conn_table*>(this);
     if (keys_equal(in, out) || self->probe(in, in_hash).conn || self->probe(out, out_hash).conn) return errc::exists;
     return errc::ok;
@@ -578,6 +616,8 @@ class conn_table {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  /// The chain bound (conn_table_config::max_chain; 0: none).
+  [[nodiscard]] std::size_t max_chain() const noexcept { return max_chain_; }
   [[nodiscard]] std::size_t bucket_count() const noexcept { return bucket_count_; }
   /// Nodes per bucket now: 2 x size() / bucket_count().
   [[nodiscard]] double load_factor() const noexcept {
@@ -599,14 +639,30 @@ class conn_table {
   [[nodiscard]] allocator_type get_allocator() const { return allocator_type(alloc_); }
 
  private:
-  conn_table(const Hash& hash, const bucket_alloc& alloc, bucket_type* buckets, std::size_t count, std::size_t capacity)
+  conn_table(const Hash& hash, const bucket_alloc& alloc, bucket_type* buckets, std::size_t count, std::size_t capacity,
+             std::size_t max_chain)
       : hash_(hash),
         alloc_(alloc),
         buckets_(buckets),
         bucket_count_(count),
         mask_(count - 1),
         capacity_(capacity),
+        max_chain_(max_chain),
         set_(bucket_traits(buckets, count)) {}
+
+  // True if bucket bi holds at least n nodes; walks at most n of them.
+  [[nodiscard]] bool chain_at_least(std::size_t bi, std::size_t n) const noexcept {
+    std::size_t k = 0;
+    for (auto it = set_.begin(bi), e = set_.end(bi); it != e && k < n; ++it) ++k;
+    return k >= n;
+  }
+  // Would linking nodes with these hashes make a chain longer than max_chain_?
+  [[nodiscard]] bool chains_full(std::uint32_t in_hash, std::uint32_t out_hash) const noexcept {
+    if (max_chain_ == 0) return false;
+    const std::size_t bi = in_hash & mask_, bo = out_hash & mask_;
+    if (bi == bo) return chain_at_least(bi, max_chain_ - 1);
+    return chain_at_least(bi, max_chain_) || chain_at_least(bo, max_chain_);
+  }
 
   // Boost's own move leaves the source set pointing at the same buckets, and its destructor would
   // unlink the nodes. Instead: *this (on its spare bucket) swaps sets with o, then o swaps onto its
@@ -726,6 +782,7 @@ class conn_table {
   std::size_t bucket_count_ = 0;
   std::size_t mask_ = 0;
   std::size_t capacity_ = 0;
+  std::size_t max_chain_ = 0;
   std::size_t size_ = 0;
   conn_table_stats stats_{};
   bucket_type spare_;  ///< the one bucket set_ uses when the table has no array (moved from)

@@ -32,6 +32,7 @@ enum class errc : std::uint8_t {
   not_supported,     ///< the device, PMD or CPU lacks the capability
   device_error,      ///< the PMD or a DPDK call rejected the request
   no_memory,         ///< memory could not be obtained
+  bucket_full,       ///< a hash bucket reached its bound (a chain at max_chain: hash flooding?)
 };
 
 /// Stable, short name of a code, e.g. "exhausted".
@@ -48,6 +49,7 @@ enum class errc : std::uint8_t {
     case errc::not_supported: return "not_supported";
     case errc::device_error: return "device_error";
     case errc::no_memory: return "no_memory";
+    case errc::bucket_full: return "bucket_full";
   }
   return "unknown";
 }

@@ -38,6 +38,10 @@
 //     found without it; O(1) amortised,
 //     at most two sweeps (2 * slots) before answering errc::table_full;
 //   expire: O(slots); call it from the timer tick, every 100 ms or so is plenty.
+// Addresses come from the wire (ARP senders, ND targets), so the slot index is a keyed hash
+// (`Hash`, default fnat::tuple_hash with the process-wide random secret, hash.hpp): with an unkeyed
+// one a sender could choose addresses that all probe from one slot and stretch every lookup across
+// the whole run. Times (`confirmed`, `next_request`) are stored as 64-bit ticks.
 //
 // ## One cache per lcore
 // The cache is not thread-safe: each worker lcore owns one. ARP and NDP packets carry no L4 ports,
@@ -167,11 +171,12 @@ template <class P>
 concept neigh_packet = std::is_trivially_copyable_v<P> && std::is_default_constructible_v<P>;
 
 /// The cache (see the file comment). `Packet`: the handle type of held packets; `Hold`: packets held
-/// per unresolved address (1..255).
+/// per unresolved address (1..255); `Hash`: the slot hash (keyed; pass a fixed-key tuple_hash to make()
+/// for reproducible tests).
 /// Thread safety: none; one owner lcore. Invalidation: none of its operations returns a reference.
 /// Memory: allocated by make() (capacity-proportional), freed by the destructor; held packets are the
 /// caller's, see clear().
-template <neigh_packet Packet = void*, std::size_t Hold = 4>
+template <neigh_packet Packet = void*, std::size_t Hold = 4, class Hash = tuple_hash>
 class neighbour_cache {
   static_assert(Hold >= 1 && Hold <= 255, "Hold: between 1 and 255 packets per address");
 
@@ -182,7 +187,7 @@ class neighbour_cache {
 
   /// Builds an empty cache. Errors (errc::invalid_argument): capacity 0 or above max_capacity,
   /// ticks_per_second below 1000, a zero duration. Complexity: O(capacity). Allocates (the only time).
-  [[nodiscard]] static result<neighbour_cache> make(const neighbour_config& cfg = {}) {
+  [[nodiscard]] static result<neighbour_cache> make(const neighbour_config& cfg = {}, const Hash& hash = Hash()) {
     if (cfg.capacity == 0 || cfg.capacity > max_capacity)
       return error(errc::invalid_argument, "neighbour cache: capacity " + std::to_string(cfg.capacity) +
                                                " is outside 1.." + std::to_string(max_capacity));
@@ -194,6 +199,7 @@ class neighbour_cache {
       return error(errc::invalid_argument,
                    "neighbour cache: request_interval_ms, reachable_ms, stale_ms and incomplete_ms must be above 0");
     neighbour_cache c;
+    c.hash_ = hash;
     c.capacity_ = cfg.capacity;
     c.slots_.resize(std::bit_ceil(std::size_t{cfg.capacity} * 2));
     c.mask_ = c.slots_.size() - 1;
@@ -231,7 +237,7 @@ class neighbour_cache {
     if (addr.is_unspecified() || !mac.is_unicast())
       return error(errc::invalid_argument, "neighbour " + addr.to_string() + " " + mac.to_string() +
                                                ": a static neighbour needs a specified address and a unicast MAC");
-    const std::uint32_t h = hash_key(addr);
+    const std::uint32_t h = hash_(addr);
     if (slot* s = find_slot(addr, h)) {
       if (s->state == neigh_state::permanent && s->mac != mac)
         return error(errc::exists, "neighbour " + addr.to_string() + " is already static with MAC " +
@@ -283,7 +289,7 @@ class neighbour_cache {
       ++stats_.rejected;
       return errc::invalid_argument;
     }
-    const std::uint32_t h = hash_key(addr);
+    const std::uint32_t h = hash_(addr);
     slot* s = find_slot(addr, h);
     if (s == nullptr) {
       if (mode == learn_mode::update) return errc::not_found;
@@ -341,7 +347,7 @@ class neighbour_cache {
   /// Returns errc::ok or errc::not_found. Complexity: O(1) expected.
   template <class OnDrop>
   errc remove(const inet_addr& addr, OnDrop&& on_drop) {
-    const std::uint32_t h = hash_key(addr);
+    const std::uint32_t h = hash_(addr);
     slot* s = find_slot(addr, h);
     if (s == nullptr) return errc::not_found;
     drop_held(*s, on_drop);
@@ -364,7 +370,7 @@ class neighbour_cache {
   /// The entry for `addr`, with its state as of `now` (reachable entries read as stale after
   /// reachable_ms). O(1) expected, noexcept, const.
   [[nodiscard]] std::optional<neighbour_info> find(const inet_addr& addr, std::uint64_t now) const noexcept {
-    const slot* s = const_cast<neighbour_cache*>(this)->find_slot(addr, hash_key(addr));
+    const slot* s = const_cast<neighbour_cache*>(this)->find_slot(addr, hash_(addr));
     if (s == nullptr) return std::nullopt;
     return info(*s, now);
   }
@@ -399,6 +405,7 @@ class neighbour_cache {
   neighbour_cache() = default;
 
   void take(neighbour_cache& o) noexcept {
+    hash_ = o.hash_;
     slots_ = std::exchange(o.slots_, {});
     mask_ = std::exchange(o.mask_, 0);
     size_ = std::exchange(o.size_, 0);
@@ -473,7 +480,7 @@ class neighbour_cache {
 
   neigh_result resolve_impl(const inet_addr& addr, std::uint64_t now, const Packet* pkt) noexcept {
     check_time(now);
-    const std::uint32_t h = hash_key(addr);
+    const std::uint32_t h = hash_(addr);
     slot* s = find_slot(addr, h);
     if (s != nullptr && s->state != neigh_state::incomplete) {
       ++stats_.hits;
@@ -587,6 +594,7 @@ class neighbour_cache {
     --size_;
   }
 
+  Hash hash_{};
   std::vector<slot> slots_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;

@@ -268,7 +268,7 @@ class sa_pool {
     for (std::size_t b = built; b < nb; ++b)
       std::memcpy(pool.bucket_[b].ring, pool.bucket_[0].ring, std::size_t{cap_of(b)} * sizeof(std::uint16_t));
     if (options.shuffle) {
-      const std::uint64_t lip_mix = hash_bytes(lip.raw().data(), 16, 0x5a5a5a5au);
+      const std::uint64_t lip_mix = crc32c_hash(lip.raw().data(), 16, 0x5a5a5a5au);
       for (std::size_t b = 0; b < nb; ++b) {
         detail::splitmix64 rng{options.shuffle_seed ^ (lip_mix << 32) ^ (std::uint64_t{b} * 0xd1b54a32d192ed03ULL)};
         bucket& k = pool.bucket_[b];

@@ -181,7 +181,7 @@ class hashed_buckets {
   /// Bucket of `dest` (address + host-order port); `lip` is not used (see the file comment).
   /// O(1): one CRC32C over 16 bytes and a multiply. noexcept, no allocation.
   [[nodiscard]] std::size_t bucket_of([[maybe_unused]] const inet_addr& lip, const endpoint& dest) const noexcept {
-    const std::uint32_t h = hash_bytes(dest.addr.raw().data(), 16, seed_ ^ (std::uint32_t{dest.port} * 0x9e3779b1u));
+    const std::uint32_t h = crc32c_hash(dest.addr.raw().data(), 16, seed_ ^ (std::uint32_t{dest.port} * 0x9e3779b1u));
     return static_cast<std::size_t>((std::uint64_t{h} * buckets_) >> 32);
   }
 
