@@ -51,6 +51,7 @@
 #include <fnat/core/sa_pool.hpp>
 #include <fnat/core/scheduler.hpp>
 #include <fnat/core/timer_wheel.hpp>
+#include <fnat/core/token_bucket.hpp>
 #include <fnat/core/toeplitz.hpp>
 #include <fnat/dpdk/memory.hpp>
 #include <fnat/dpdk/packet.hpp>
@@ -281,6 +282,9 @@ class worker {
   /// object is in use; returns a description of what is not.
   [[nodiscard]] std::string leak_report() const;
   [[nodiscard]] const lb_table& table() const noexcept { return *table_; }
+  /// Conns now counted against the per-state bounds (exact at any time, unlike the published gauges).
+  [[nodiscard]] std::uint64_t half_open_now() const noexcept { return half_open_; }
+  [[nodiscard]] std::uint64_t udp_oneway_now() const noexcept { return udp_oneway_; }
 
  private:
   struct tx_buffer {
@@ -344,6 +348,29 @@ class worker {
   std::vector<std::size_t> rs_base_;
   std::unique_ptr<counter[]> rs_conns_;
   worker_stats stats_;
+
+  // ---- trust checks and refusals of first packets (dataplane.cpp, "first packets") ----
+  /// A refused SYN remembered to tell its retransmissions from new refusals.
+  struct refusal_slot {
+    inet_tuple tuple{};
+    std::uint32_t isn = 0;
+    bool used = false;
+  };
+  static constexpr std::size_t refusal_slots = 512;  // power of two
+  enum : std::uint8_t { martian_own = 1, martian_broadcast = 2 };
+
+  [[nodiscard]] bool trusted_first(std::uint16_t port, rte_mbuf* m, const packet_info& info);
+  void refuse(std::uint16_t port, rte_mbuf* m, const packet_info& info, lb_drop why);
+  void track(std::uint8_t proto, std::uint8_t state, bool add) noexcept;
+
+  flat_map<inet_addr, std::uint8_t> martians_;  ///< our own addresses and the connected broadcasts
+  std::uint64_t half_open_ = 0;                 ///< TCP conns in SYN_RECV / SYN_SENT
+  std::uint64_t udp_oneway_ = 0;                ///< UDP conns in oneway
+  std::uint64_t half_open_max_ = 0;
+  std::uint64_t udp_oneway_max_ = 0;
+  std::optional<token_bucket> rst_bucket_;
+  std::unique_ptr<refusal_slot[]> refusals_;
+  std::uint32_t refusal_seed_ = 0;
 };
 
 }  // namespace fnat::lb
