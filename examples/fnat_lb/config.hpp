@@ -127,8 +127,10 @@ struct global_config {
   /// conn_pool_empty). Default 0.
   std::uint32_t conn_table_capacity = 0;
   /// Bound per worker on TCP conns in SYN_RECV or SYN_SENT (half-open: a SYN flood's conns),
-  /// 0..2^27; 0 = half of conns_per_lcore. Beyond it a SYN is refused (half_open_limit), so a flood
-  /// of spoofed SYNs leaves the other half of the conns to UDP and established traffic. Default 0.
+  /// 0..2^27; 0 = half of conns_per_lcore. At it a SYN that needs a new conn is refused
+  /// (half_open_limit), so a flood of spoofed SYNs leaves the other half of the conns to UDP and
+  /// established traffic. (An existing conn may still go back to SYN_RECV, a new SYN on a closing
+  /// conn's tuple: that takes no new conn, so the count may pass the bound by such conns.) Default 0.
   std::uint32_t max_half_open = 0;
   /// Bound per worker on UDP conns that have seen no reply (one-way: a spoofed UDP flood's conns),
   /// 0..2^27; 0 = half of conns_per_lcore (udp_oneway_limit beyond it). Default 0.

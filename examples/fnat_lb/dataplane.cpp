@@ -290,6 +290,12 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
 // ---- forwarding ---------------------------------------------------------------------------------
 
 void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir) {
+  // A packet that expires here never reaches the other side: it neither moves the conn's state (a
+  // RST with TTL 1 must not close it) nor counts as forwarded.
+  if (info.ttl_expired()) {
+    drop(m, drop_reason::ttl_expired);
+    return;
+  }
   // State first: the wheel entry (a cold line) is touched only when the state changes.
   const std::uint8_t old = c.state;
   c.state = c.proto == ipproto::tcp
@@ -302,12 +308,10 @@ void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction di
     track(c.proto, c.state, true);
   }
   if (dir == direction::inbound) {
-    stats_.inbound.add();
-    forward(m, info, c.out().reversed(), sh_.services[c.service].rss[c.rs].to);
+    if (forward(m, info, c.out().reversed(), sh_.services[c.service].rss[c.rs].to)) stats_.inbound.add();
   } else {
-    stats_.outbound.add();
     const next_hop nh = sh_.cfg->routes.lookup(c.in().saddr);
-    forward(m, info, c.in().reversed(), egress{nh.addr, nh.port});
+    if (forward(m, info, c.in().reversed(), egress{nh.addr, nh.port})) stats_.outbound.add();
   }
 }
 
@@ -383,15 +387,14 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   (void)wheel_->arm(*c, timeout_of(*c));
   stats_.conns_created.add();
   rs_conns_[rs_base_[*svc_index] + pick.index].add();
-  stats_.inbound.add();
-  forward(m, info, out.reversed(), rs.to);
+  if (forward(m, info, out.reversed(), rs.to)) stats_.inbound.add();
 }
 
-void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
+bool worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
   const rewrite_result r = dpdk::rewrite(m, info, to, sh_.ports[e.port].offload);
   if (!r.ok()) {
     drop(m, r.reason);
-    return;
+    return false;
   }
   if (info.has_vlan) {
     // An 802.1Q tag belongs to the link the frame came in on; the balancer's ports are untagged, so
@@ -401,15 +404,15 @@ void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const
     (void)rte_pktmbuf_adj(m, vlan_hdr_len);
     m->l2_len = ether_hdr_len;
   }
-  send(m, e);
+  return send(m, e);
 }
 
-void worker::send(rte_mbuf* m, const egress& e) {
+bool worker::send(rte_mbuf* m, const egress& e) {
   const neigh_result r = neigh_->resolve(e.next_hop, now_, m);
   if (r.rc == errc::ok) {
     send_l2(m, e.port, r.mac);
     if (r.request) solicit(e.port, e.next_hop, r.mac);  // stale: confirm it at its known MAC
-    return;
+    return true;
   }
   if (r.held) {
     stats_.held.add();
@@ -417,6 +420,7 @@ void worker::send(rte_mbuf* m, const egress& e) {
     drop(m, lb_drop::unknown_neighbour);
   }
   if (r.request) solicit(e.port, e.next_hop, std::nullopt);
+  return r.held;
 }
 
 void worker::send_l2(rte_mbuf* m, std::uint16_t port, const mac_addr& dst) {

@@ -260,6 +260,9 @@ class worker {
   void process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, bool redirected = false);
   /// Sends what the tx buffers hold.
   void flush();
+  /// Sets the clock (TSC) the next process_burst works with; poll_once sets it from the TSC itself.
+  /// For tests and fuzzers that drive process_burst and expire() on a clock of their own.
+  void set_now(std::uint64_t tsc) noexcept { now_ = tsc; }
   /// Runs the timer for `now` (TSC); returns the conns expired.
   std::size_t expire(std::uint64_t now);
   /// Expires every conn and returns every held packet (shutdown). Afterwards the pools are whole.
@@ -305,8 +308,10 @@ class worker {
   void handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info);
   void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);
   void handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
-  void forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e);
-  void send(rte_mbuf* m, const egress& e);
+  /// Rewrites and sends (or holds) `m`; false when it was dropped instead (counted), so that the
+  /// caller counts a packet forwarded only when it was.
+  bool forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e);
+  bool send(rte_mbuf* m, const egress& e);
   void send_l2(rte_mbuf* m, std::uint16_t port, const mac_addr& dst);
   void solicit(std::uint16_t port, const inet_addr& target, std::optional<mac_addr> unicast);
   void learn(const inet_addr& addr, const mac_addr& mac, bool broadcast);
