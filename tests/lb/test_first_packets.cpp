@@ -225,7 +225,7 @@ TEST_CASE("refusal by reset: exact RST per refused SYN, retransmissions not coun
   leak_free(rig);
 }
 
-TEST_CASE("table full is reachable: a conn table smaller than the conn pool fills first; one-way UDP bounded", "[lb]") {
+TEST_CASE("table full is reachable: a conn table smaller than the conn pool fills first, one-way UDP bounded", "[lb]") {
   SECTION("table") {
     inprocess_rig rig({.conns_per_lcore = 64, .name = "tfull", .global_extra = "conn_table_capacity = 4\n"});
     std::vector<std::vector<std::uint8_t>> frames;

@@ -89,7 +89,7 @@ TEST_CASE("reset to an IPv6 SYN with data: ack = ISN + data + 1, modulo 2^32 (ex
   CHECK(parse(rst, back, {.verify_l4_checksum = true}) == drop_reason::none);
 }
 
-TEST_CASE("reset_for: a segment with ACK gets <SEQ = SEG.ACK><RST>; FIN counts one; a reset gets nothing", "[tcp_reset]") {
+TEST_CASE("reset_for: a segment with ACK gets <SEQ = SEG.ACK><RST>, FIN counts one, a reset gets nothing", "[tcp_reset]") {
   frame_spec s;
   s.saddr = A("198.18.0.10");
   s.daddr = A("198.18.1.100");
@@ -174,7 +174,7 @@ TEST_CASE("checksum verification, known answers: the classic IPv4 header and a c
   }
 }
 
-TEST_CASE("token_bucket: burst at once, then rate per second, exact over long runs; bad configs refused",
+TEST_CASE("token_bucket: burst at once, then rate per second, exact over long runs, bad configs refused",
           "[token_bucket]") {
   auto b = token_bucket::make({.rate = 10, .burst = 3, .hz = 1000}, 0);
   REQUIRE(b);
