@@ -34,6 +34,7 @@ std::string_view to_string(steering_mode m) noexcept {
   }
   return "unknown";
 }
+std::string_view to_string(syn_refusal r) noexcept { return r == syn_refusal::drop ? "drop" : "rst"; }
 std::string_view to_string(idle_policy p) noexcept { return p == idle_policy::busy ? "busy" : "backoff"; }
 std::string_view to_string(log_level l) noexcept {
   switch (l) {
@@ -545,6 +546,24 @@ class parser {
                    [&](log_level x) { g.log = x; });
              }},
             {"telemetry", [&](located l) { return value<bool>(l, parse_bool, [&](bool b) { g.telemetry = b; }); }},
+            {"conn_table_capacity", uint_key(0, std::uint64_t{1} << 27, [&](std::uint64_t x) {
+               g.conn_table_capacity = static_cast<std::uint32_t>(x);
+             })},
+            {"max_half_open",
+             uint_key(0, std::uint64_t{1} << 27, [&](std::uint64_t x) { g.max_half_open = static_cast<std::uint32_t>(x); })},
+            {"max_udp_oneway",
+             uint_key(0, std::uint64_t{1} << 27, [&](std::uint64_t x) { g.max_udp_oneway = static_cast<std::uint32_t>(x); })},
+            {"syn_refusal",
+             [&](located l) {
+               return value<syn_refusal>(
+                   l,
+                   [](std::string_view v) {
+                     return parse_word<syn_refusal>(v, {{"drop", syn_refusal::drop}, {"rst", syn_refusal::rst}});
+                   },
+                   [&](syn_refusal r) { g.refusal = r; });
+             }},
+            {"rst_rate", uint_key(1, 10'000'000, [&](std::uint64_t x) { g.rst_rate = static_cast<std::uint32_t>(x); })},
+            {"rst_burst", uint_key(1, 10'000'000, [&](std::uint64_t x) { g.rst_burst = static_cast<std::uint32_t>(x); })},
         },
         {});
     if (e) return e;
@@ -956,6 +975,13 @@ std::string lb_config::describe() const {
   for (auto w : global.workers) s += " " + std::to_string(w);
   s += "), steering " + std::string(to_string(global.steering)) + ", local ports " + std::to_string(global.port_low) +
        "-" + std::to_string(global.port_high) + ", " + std::to_string(global.conns_per_lcore) + " conns per lcore\n";
+  s += "  per lcore: conn table " + std::to_string(global.table_capacity()) + ", half-open TCP <= " +
+       std::to_string(global.half_open_bound()) + ", one-way UDP <= " + std::to_string(global.udp_oneway_bound()) +
+       "; refused SYNs: " + std::string(to_string(global.refusal)) +
+       (global.refusal == syn_refusal::rst
+            ? " (" + std::to_string(global.rst_rate) + "/s, burst " + std::to_string(global.rst_burst) + ")"
+            : std::string()) +
+       "\n";
   for (const auto& p : ports) {
     s += "  port " + p.name + " (" + std::string(to_string(p.role)) + "):";
     for (const auto& a : p.addresses) s.append(" ").append(a.to_string());

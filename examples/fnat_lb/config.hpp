@@ -5,7 +5,9 @@
 // ## The file (lb.ini.sample beside this header is the commented reference)
 //   [global]              workers (EAL lcore ids; worker i polls rx queue i of every port),
 //                         steering, idle, idle_sleep_us, conns_per_lcore, sa_pool_buckets,
-//                         local_ports, class_bits, timer_tick_ms, log_level, telemetry
+//                         local_ports, class_bits, timer_tick_ms, log_level, telemetry,
+//                         conn_table_capacity, max_half_open, max_udp_oneway, syn_refusal,
+//                         rst_rate, rst_burst
 //   [timeouts]            tcp_<state> for each of conn_state.hpp's TCP states, udp_oneway,
 //                         udp_normal (whole seconds; DPVS's defaults)
 //   [port NAME]           one per DPDK port, NAME as rte_eth_dev_get_port_by_name knows it:
@@ -42,6 +44,7 @@
 // later step.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <fnat/core/addr.hpp>
@@ -71,6 +74,12 @@ enum class idle_policy : std::uint8_t {
   busy,     ///< poll again at once (lowest latency, one core at 100%)
   backoff,  ///< sleep idle_sleep_us, then poll again
 };
+/// What a worker answers a SYN it cannot give a conn (no local port, no conn object, the table or a
+/// per-state bound full).
+enum class syn_refusal : std::uint8_t {
+  drop,  ///< nothing: the client retransmits until its connect() times out
+  rst,   ///< a TCP reset from the VIP (rate-limited per lcore): connect() fails at once (ECONNREFUSED)
+};
 /// Log level; the values are DPDK's RTE_LOG_ERR .. RTE_LOG_DEBUG, so a cast gives rte_log's level.
 enum class log_level : std::uint8_t { error = 4, warning = 5, notice = 6, info = 7, debug = 8 };
 /// Which side of the balancer a port faces.
@@ -84,6 +93,7 @@ enum class port_role : std::uint8_t {
 [[nodiscard]] std::string_view to_string(idle_policy p) noexcept;
 [[nodiscard]] std::string_view to_string(log_level l) noexcept;
 [[nodiscard]] std::string_view to_string(port_role r) noexcept;
+[[nodiscard]] std::string_view to_string(syn_refusal r) noexcept;
 
 /// [global]. Designated initializers: `global_config{.workers = {1, 2}, .steering = steering_mode::rss}`.
 struct global_config {
@@ -112,6 +122,39 @@ struct global_config {
   log_level log = log_level::info;
   /// Register the balancer's telemetry commands. Default on.
   bool telemetry = true;
+  /// Capacity of each worker's conn table, 0..2^27; 0 = conns_per_lcore. Below conns_per_lcore the
+  /// table fills before the conn objects run out (drop reason table_full instead of
+  /// conn_pool_empty). Default 0.
+  std::uint32_t conn_table_capacity = 0;
+  /// Bound per worker on TCP conns in SYN_RECV or SYN_SENT (half-open: a SYN flood's conns),
+  /// 0..2^27; 0 = half of conns_per_lcore. At it a SYN that needs a new conn is refused
+  /// (half_open_limit), so a flood of spoofed SYNs leaves the other half of the conns to UDP and
+  /// established traffic. (An existing conn may still go back to SYN_RECV, a new SYN on a closing
+  /// conn's tuple: that takes no new conn, so the count may pass the bound by such conns.) Default 0.
+  std::uint32_t max_half_open = 0;
+  /// Bound per worker on UDP conns that have seen no reply (one-way: a spoofed UDP flood's conns),
+  /// 0..2^27; 0 = half of conns_per_lcore (udp_oneway_limit beyond it). Default 0.
+  std::uint32_t max_udp_oneway = 0;
+  /// The answer to a SYN that finds no port or no conn. Default drop (see syn_refusal, and
+  /// lb.ini.sample for the trade-off).
+  syn_refusal refusal = syn_refusal::drop;
+  /// Resets per second per worker with refusal = rst, 1..10^7. Default 1000.
+  std::uint32_t rst_rate = 1000;
+  /// Resets a worker may send at once, 1..10^7. Default 100.
+  std::uint32_t rst_burst = 100;
+
+  /// conn_table_capacity, or conns_per_lcore when 0.
+  [[nodiscard]] std::uint32_t table_capacity() const noexcept {
+    return conn_table_capacity != 0 ? conn_table_capacity : conns_per_lcore;
+  }
+  /// max_half_open, or half of conns_per_lcore (at least 1) when 0.
+  [[nodiscard]] std::uint32_t half_open_bound() const noexcept {
+    return max_half_open != 0 ? max_half_open : std::max<std::uint32_t>(1, conns_per_lcore / 2);
+  }
+  /// max_udp_oneway, or half of conns_per_lcore (at least 1) when 0.
+  [[nodiscard]] std::uint32_t udp_oneway_bound() const noexcept {
+    return max_udp_oneway != 0 ? max_udp_oneway : std::max<std::uint32_t>(1, conns_per_lcore / 2);
+  }
 };
 
 /// A static neighbour of a port.

@@ -10,6 +10,10 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <type_traits>
+
+#include <fnat/core/tcp_reset.hpp>
+#include <fnat/dpdk/rx_checksum.hpp>
 
 namespace fnat::lb {
 
@@ -67,7 +71,7 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
   auto pool = lb_conn_pool::make(cfg.global.conns_per_lcore, alloc);
   if (!pool) return error(pool.err().code(), who + ": conn objects: " + pool.err().message());
   w->pool_.emplace(std::move(*pool));
-  auto table = lb_table::make({.capacity = cfg.global.conns_per_lcore}, tuple_hash{}, alloc);
+  auto table = lb_table::make({.capacity = cfg.global.table_capacity()}, tuple_hash{}, alloc);
   if (!table) return error(table.err().code(), who + ": conn table: " + table.err().message());
   w->table_.emplace(std::move(*table));
   auto wheel = lb_wheel::make({.slots = 4096, .tick = std::chrono::milliseconds(cfg.global.timer_tick_ms)});
@@ -128,6 +132,26 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
   }
   w->rs_conns_ = std::make_unique<counter[]>(std::max<std::size_t>(1, rs_total));
   w->tx_.resize(sh.ports.size());
+
+  // First packets: sources we never accept (our own addresses, the broadcasts of our networks),
+  // the per-state bounds, the reset rate limit and the recent-refusals cache.
+  for (const auto& p : cfg.ports)
+    for (const inet_prefix& a : p.addresses) {
+      (void)w->martians_.insert(a.addr, martian_own);
+      if (a.family() == ip_family::v4 && a.len <= 30) {
+        const std::uint32_t host_bits = a.len == 0 ? ~0u : (~0u >> a.len);
+        (void)w->martians_.insert(inet_addr(ipv4_addr{hton32(ntoh32(a.addr.v4().be) | host_bits)}), martian_broadcast);
+      }
+    }
+  for (const lb_service& svc : sh.services) (void)w->martians_.insert(svc.vip.addr, martian_own);
+  for (const lb_lip& lip : sh.lips) (void)w->martians_.insert(lip.addr, martian_own);
+  w->half_open_max_ = cfg.global.half_open_bound();
+  w->udp_oneway_max_ = cfg.global.udp_oneway_bound();
+  auto bucket = token_bucket::make({.rate = cfg.global.rst_rate, .burst = cfg.global.rst_burst, .hz = rte_get_tsc_hz()},
+                                   rte_rdtsc());
+  if (!bucket) return error(bucket.err().code(), who + ": reset rate limit: " + bucket.err().message());
+  w->rst_bucket_.emplace(*bucket);
+  w->refusals_ = std::make_unique<refusal_slot[]>(refusal_slots);
   return w;
 }
 
@@ -218,6 +242,11 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
       drop(m, r);
       continue;
     }
+    // A header a router would not forward is not one whose addresses we look up (RFC 1812 5.2.2).
+    if (const drop_reason r = dpdk::verify_ip_checksum(m, pi); r != drop_reason::none) {
+      drop(m, r);
+      continue;
+    }
     if (pi.kind == packet_kind::arp) {
       handle_arp(port, m, pi);
       continue;
@@ -260,20 +289,28 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
 // ---- forwarding ---------------------------------------------------------------------------------
 
 void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir) {
+  // A packet that expires here never reaches the other side: it neither moves the conn's state (a
+  // RST with TTL 1 must not close it) nor counts as forwarded.
+  if (info.ttl_expired()) {
+    drop(m, drop_reason::ttl_expired);
+    return;
+  }
   // State first: the wheel entry (a cold line) is touched only when the state changes.
   const std::uint8_t old = c.state;
   c.state = c.proto == ipproto::tcp
                 ? static_cast<std::uint8_t>(tcp_transition(static_cast<tcp_state>(old), dir, info.tcp_flags))
                 : static_cast<std::uint8_t>(udp_transition(static_cast<udp_state>(old), dir));
   c.last_seen = wheel_->now_tick();
-  if (c.state != old) wheel_->rearm(c, timeout_of(c));
+  if (c.state != old) {
+    wheel_->rearm(c, timeout_of(c));
+    track(c.proto, old, false);
+    track(c.proto, c.state, true);
+  }
   if (dir == direction::inbound) {
-    stats_.inbound.add();
-    forward(m, info, c.out().reversed(), sh_.services[c.service].rss[c.rs].to);
+    if (forward(m, info, c.out().reversed(), sh_.services[c.service].rss[c.rs].to)) stats_.inbound.add();
   } else {
-    stats_.outbound.add();
     const next_hop nh = sh_.cfg->routes.lookup(c.in().saddr);
-    forward(m, info, c.in().reversed(), egress{nh.addr, nh.port});
+    if (forward(m, info, c.in().reversed(), egress{nh.addr, nh.port})) stats_.outbound.add();
   }
 }
 
@@ -290,7 +327,6 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
     drop(m, sh_.lip_map.find(info.tuple.daddr) != nullptr ? lb_drop::no_conn : lb_drop::not_for_us);
     return;
   }
-  (void)port;
   (void)redirected;
   if (info.proto == ipproto::tcp && !info.is_tcp_syn()) {
     drop(m, lb_drop::non_syn_first);
@@ -298,6 +334,13 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   }
   if (info.ttl_expired()) {
     drop(m, drop_reason::ttl_expired);
+    return;
+  }
+  if (!trusted_first(port, m, info)) return;
+  // Per-state bounds: a flood of one kind (spoofed SYNs never complete, spoofed datagrams are never
+  // answered) fills its own share of the conns, not the worker's whole table.
+  if (info.proto == ipproto::tcp ? half_open_ >= half_open_max_ : udp_oneway_ >= udp_oneway_max_) {
+    refuse(port, m, info, info.proto == ipproto::tcp ? lb_drop::half_open_limit : lb_drop::udp_oneway_limit);
     return;
   }
   const lb_service& svc = sh_.services[*svc_index];
@@ -308,20 +351,15 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
     return;
   }
   const lb_real_server& rs = svc.rss[pick.index];
-  const next_hop client_route = sh_.cfg->routes.lookup(info.tuple.saddr);
-  if (!client_route) {
-    drop(m, lb_drop::no_route);
-    return;
-  }
   const sa_rotation_result lease = rotations_[*svc_index].fetch(rs.addr);
   if (lease.status != errc::ok) {
-    drop(m, lb_drop::port_exhausted);
+    refuse(port, m, info, lb_drop::port_exhausted);
     return;
   }
   lb_conn* c = pool_->allocate();
   if (c == nullptr) {
     (void)rotations_[*svc_index].release_in(lease.pool, lease.bucket, lease.port);
-    drop(m, lb_drop::conn_pool_empty);
+    refuse(port, m, info, lb_drop::conn_pool_empty);
     return;
   }
   c->service = *svc_index;
@@ -334,27 +372,28 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   if (rc != errc::ok) {
     (void)rotations_[*svc_index].release_in(lease.pool, lease.bucket, lease.port);
     pool_->deallocate(c);
-    drop(m, rc == errc::table_full    ? lb_drop::table_full
-            : rc == errc::bucket_full ? lb_drop::chain_full
-                                      : lb_drop::tuple_in_use);
+    if (rc == errc::table_full || rc == errc::bucket_full)
+      refuse(port, m, info, rc == errc::table_full ? lb_drop::table_full : lb_drop::chain_full);
+    else
+      drop(m, lb_drop::tuple_in_use);
     return;
   }
   c->state = info.proto == ipproto::tcp
                  ? static_cast<std::uint8_t>(tcp_transition(tcp_state::none, direction::inbound, info.tcp_flags))
                  : static_cast<std::uint8_t>(udp_state::oneway);
+  track(c->proto, c->state, true);
   c->last_seen = wheel_->now_tick();
   (void)wheel_->arm(*c, timeout_of(*c));
   stats_.conns_created.add();
   rs_conns_[rs_base_[*svc_index] + pick.index].add();
-  stats_.inbound.add();
-  forward(m, info, out.reversed(), rs.to);
+  if (forward(m, info, out.reversed(), rs.to)) stats_.inbound.add();
 }
 
-void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
+bool worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
   const rewrite_result r = dpdk::rewrite(m, info, to, sh_.ports[e.port].offload);
   if (!r.ok()) {
     drop(m, r.reason);
-    return;
+    return false;
   }
   if (info.has_vlan) {
     // An 802.1Q tag belongs to the link the frame came in on; the balancer's ports are untagged, so
@@ -364,15 +403,15 @@ void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const
     (void)rte_pktmbuf_adj(m, vlan_hdr_len);
     m->l2_len = ether_hdr_len;
   }
-  send(m, e);
+  return send(m, e);
 }
 
-void worker::send(rte_mbuf* m, const egress& e) {
+bool worker::send(rte_mbuf* m, const egress& e) {
   const neigh_result r = neigh_->resolve(e.next_hop, now_, m);
   if (r.rc == errc::ok) {
     send_l2(m, e.port, r.mac);
     if (r.request) solicit(e.port, e.next_hop, r.mac);  // stale: confirm it at its known MAC
-    return;
+    return true;
   }
   if (r.held) {
     stats_.held.add();
@@ -380,6 +419,7 @@ void worker::send(rte_mbuf* m, const egress& e) {
     drop(m, lb_drop::unknown_neighbour);
   }
   if (r.request) solicit(e.port, e.next_hop, std::nullopt);
+  return r.held;
 }
 
 void worker::send_l2(rte_mbuf* m, std::uint16_t port, const mac_addr& dst) {
@@ -538,6 +578,7 @@ void worker::on_expire(lb_conn& c) {
 }
 
 void worker::expire_conn(lb_conn& c) {
+  track(c.proto, c.state, false);
   (void)table_->erase(c);
   (void)rotations_[c.service].release_in(c.lip_slot, c.sa_bucket, c.lport());
   (void)pool_->deallocate(&c);
@@ -554,6 +595,7 @@ bool worker::remove_conn(const inet_tuple& key) noexcept {
 
 void worker::drain_all() {
   table_->clear_and_dispose([&](lb_conn& c) {
+    track(c.proto, c.state, false);
     wheel_->cancel(c);
     (void)rotations_[c.service].release_in(c.lip_slot, c.sa_bucket, c.lport());
     (void)pool_->deallocate(&c);
@@ -579,6 +621,8 @@ void worker::publish() {
   stats_.ports_in_use.set(used);
   stats_.ports_free.set(free);
   stats_.port_misses.set(misses);
+  stats_.half_open.set(half_open_);
+  stats_.udp_oneway.set(udp_oneway_);
 }
 
 std::string worker::leak_report() const {
@@ -591,6 +635,106 @@ std::string worker::leak_report() const {
       out += " LIP " + sa_pools_[i]->lip().to_string() + ": " + std::to_string(s.used) + " ports in use;";
   }
   return out;
+}
+
+// ---- first packets: trust checks, refusals -----------------------------------------------------------
+//
+// A first packet spends a conn object and a local port for a timeout's worth of time, so before it
+// does, the worker checks what it is about to trust (the header checksum was checked for every IPv4
+// packet in process_burst):
+//  - its TCP / UDP checksum (the NIC's verdict, or software): a corrupted or carelessly forged
+//    segment gets nothing (bad_l4_checksum);
+//  - its source: not one of our own addresses (a "land" packet from the VIP to the VIP, or from a LIP
+//    or an interface address: own_source), not the broadcast address of a connected network
+//    (broadcast_source); parse already refused loopback, multicast, limited broadcast and
+//    unspecified sources (bad_source);
+//  - the reverse path (strict uRPF, RFC 3704 2.2): the route back to the source must leave by the
+//    port the packet came in on. A real server's address arriving on the client port, or a client's
+//    on the server port, is spoofed (reverse_path); no route at all is no_route.
+// A SYN that passes and still finds no room (a per-state bound, no local port, no conn object, a full
+// table) is refused: counted per packet by its drop reason and per connection in refused_conns, then
+// dropped or, with syn_refusal = rst, answered with a reset from the VIP so that the client's
+// connect() fails at once instead of timing out. A retransmitted SYN (same tuple and ISN) is
+// recognised in a small direct-mapped cache of recent refusals (keyed by a random per-process seed,
+// full tuples compared, so a collision can only evict, never merge two connections) and not counted
+// as a new refusal. Resets are rate-limited per lcore (rst_rate, rst_burst): a reset goes to whatever
+// source the SYN claimed; it is no larger than the SYN (no amplification) but under a spoofed flood
+// it is reflected to innocent hosts, so its rate is bounded and what the bound suppressed is counted
+// (rsts_limited).
+
+bool worker::trusted_first(std::uint16_t port, rte_mbuf* m, const packet_info& info) {
+  if (const drop_reason r = dpdk::verify_l4_checksum(m, info); r != drop_reason::none) {
+    drop(m, r);
+    return false;
+  }
+  if (const std::uint8_t* k = martians_.find(info.tuple.saddr)) {
+    drop(m, *k == martian_own ? lb_drop::own_source : lb_drop::broadcast_source);
+    return false;
+  }
+  const next_hop back = sh_.cfg->routes.lookup(info.tuple.saddr);
+  if (!back) {
+    drop(m, lb_drop::no_route);
+    return false;
+  }
+  if (back.port != port) {
+    drop(m, lb_drop::reverse_path);
+    return false;
+  }
+  return true;
+}
+
+void worker::refuse(std::uint16_t port, rte_mbuf* m, const packet_info& info, lb_drop why) {
+  stats_.drops[static_cast<std::size_t>(why)].add();
+  if (info.proto != ipproto::tcp) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const std::span<const std::uint8_t> head{rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m)};
+  const std::uint32_t isn = load_be32(head.data() + info.l4_off + 4);
+  // The slot comes from the process's keyed hash of the tuple and the ISN (both the sender's choice).
+  struct refusal_key {
+    inet_tuple tuple;
+    std::uint32_t isn;
+  };
+  static_assert(std::has_unique_object_representations_v<refusal_key>);
+  refusal_slot& slot = refusals_[hash_key(refusal_key{info.tuple, isn}) & (refusal_slots - 1)];
+  if (!slot.used || slot.isn != isn || std::memcmp(&slot.tuple, &info.tuple, sizeof(inet_tuple)) != 0) {
+    slot = refusal_slot{info.tuple, isn, true};
+    stats_.refused_conns.add();
+  }
+  if (sh_.cfg->global.refusal != syn_refusal::rst) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const std::optional<tcp_reset_spec> rst = reset_for(head, info);
+  if (!rst) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (!rst_bucket_->take(now_)) {
+    stats_.rsts_limited.add();
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const l2_spec l2 = reply_l2(head, info, sh_.ports[port].mac);
+  const errc rc = dpdk::build_frame(m, 96, [&](std::span<std::uint8_t> out) { return build_tcp_reset(out, l2, *rst); });
+  if (rc != errc::ok) {
+    drop(m, lb_drop::no_mbuf);
+    return;
+  }
+  stats_.rsts_sent.add();
+  tx(port, m);
+}
+
+void worker::track(std::uint8_t proto, std::uint8_t state, bool add) noexcept {
+  std::uint64_t* n = nullptr;
+  if (proto == ipproto::tcp) {
+    const auto s = static_cast<tcp_state>(state);
+    if (s == tcp_state::syn_recv || s == tcp_state::syn_sent) n = &half_open_;
+  } else if (static_cast<udp_state>(state) == udp_state::oneway) {
+    n = &udp_oneway_;
+  }
+  if (n != nullptr) *n = add ? *n + 1 : *n - 1;
 }
 
 void worker::drop(rte_mbuf* m, lb_drop why) {

@@ -52,6 +52,7 @@
 #include <fnat/core/sa_pool.hpp>
 #include <fnat/core/scheduler.hpp>
 #include <fnat/core/timer_wheel.hpp>
+#include <fnat/core/token_bucket.hpp>
 #include <fnat/core/toeplitz.hpp>
 #include <fnat/dpdk/memory.hpp>
 #include <fnat/dpdk/packet.hpp>
@@ -272,6 +273,9 @@ class worker {
   void process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, bool redirected = false);
   /// Sends what the tx buffers hold.
   void flush();
+  /// Sets the clock (TSC) the next process_burst works with; poll_once sets it from the TSC itself.
+  /// For tests and fuzzers that drive process_burst and expire() on a clock of their own.
+  void set_now(std::uint64_t tsc) noexcept { now_ = tsc; }
   /// Runs the timer for `now` (TSC); returns the conns expired.
   std::size_t expire(std::uint64_t now);
   /// Expires every conn and returns every held packet (shutdown). Afterwards the pools are whole.
@@ -294,6 +298,9 @@ class worker {
   /// object is in use; returns a description of what is not.
   [[nodiscard]] std::string leak_report() const;
   [[nodiscard]] const lb_table& table() const noexcept { return *table_; }
+  /// Conns now counted against the per-state bounds (exact at any time, unlike the published gauges).
+  [[nodiscard]] std::uint64_t half_open_now() const noexcept { return half_open_; }
+  [[nodiscard]] std::uint64_t udp_oneway_now() const noexcept { return udp_oneway_; }
 
  private:
   struct tx_buffer {
@@ -314,8 +321,10 @@ class worker {
   void handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info);
   void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);
   void handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
-  void forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e);
-  void send(rte_mbuf* m, const egress& e);
+  /// Rewrites and sends (or holds) `m`; false when it was dropped instead (counted), so that the
+  /// caller counts a packet forwarded only when it was.
+  bool forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e);
+  bool send(rte_mbuf* m, const egress& e);
   void send_l2(rte_mbuf* m, std::uint16_t port, const mac_addr& dst);
   void solicit(std::uint16_t port, const inet_addr& target, std::optional<mac_addr> unicast);
   void learn(const inet_addr& addr, const mac_addr& mac, bool broadcast);
@@ -357,6 +366,28 @@ class worker {
   std::vector<std::size_t> rs_base_;
   std::unique_ptr<counter[]> rs_conns_;
   worker_stats stats_;
+
+  // ---- trust checks and refusals of first packets (dataplane.cpp, "first packets") ----
+  /// A refused SYN remembered to tell its retransmissions from new refusals.
+  struct refusal_slot {
+    inet_tuple tuple{};
+    std::uint32_t isn = 0;
+    bool used = false;
+  };
+  static constexpr std::size_t refusal_slots = 512;  // power of two
+  enum : std::uint8_t { martian_own = 1, martian_broadcast = 2 };
+
+  [[nodiscard]] bool trusted_first(std::uint16_t port, rte_mbuf* m, const packet_info& info);
+  void refuse(std::uint16_t port, rte_mbuf* m, const packet_info& info, lb_drop why);
+  void track(std::uint8_t proto, std::uint8_t state, bool add) noexcept;
+
+  flat_map<inet_addr, std::uint8_t> martians_;  ///< our own addresses and the connected broadcasts
+  std::uint64_t half_open_ = 0;                 ///< TCP conns in SYN_RECV / SYN_SENT
+  std::uint64_t udp_oneway_ = 0;                ///< UDP conns in oneway
+  std::uint64_t half_open_max_ = 0;
+  std::uint64_t udp_oneway_max_ = 0;
+  std::optional<token_bucket> rst_bucket_;
+  std::unique_ptr<refusal_slot[]> refusals_;
 };
 
 }  // namespace fnat::lb

@@ -47,8 +47,13 @@ enum class lb_drop : std::uint8_t {
   tx_full,            ///< the tx queue did not take the packet
   no_mbuf,            ///< no mbuf for a reply or request we wanted to send
   chain_full,         ///< the conn table's bucket for a tuple is at max_chain (hash flooding?)
+  own_source,         ///< a first packet whose source is one of our addresses (VIP, LIP, interface): "land"
+  broadcast_source,   ///< a first packet whose source is the broadcast address of a connected network
+  reverse_path,       ///< a first packet whose source is routed out of another port than it came in on
+  half_open_limit,    ///< the lcore's bound on TCP conns in SYN_RECV / SYN_SENT was reached
+  udp_oneway_limit,   ///< the lcore's bound on UDP conns that have seen no reply was reached
 };
-inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::chain_full) + 1;
+inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::udp_oneway_limit) + 1;
 
 [[nodiscard]] constexpr std::string_view to_string(lb_drop d) noexcept {
   switch (d) {
@@ -68,6 +73,11 @@ inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::c
     case lb_drop::tx_full: return "tx_full";
     case lb_drop::no_mbuf: return "no_mbuf";
     case lb_drop::chain_full: return "chain_full";
+    case lb_drop::own_source: return "own_source";
+    case lb_drop::broadcast_source: return "broadcast_source";
+    case lb_drop::reverse_path: return "reverse_path";
+    case lb_drop::half_open_limit: return "half_open_limit";
+    case lb_drop::udp_oneway_limit: return "udp_oneway_limit";
   }
   return "unknown";
 }
@@ -95,6 +105,14 @@ struct worker_stats {
   counter ports_in_use;     ///< local ports in use over all LIPs and buckets
   counter ports_free;
   counter port_misses;      ///< sa_pool fetches that found a bucket exhausted
+  // Refusals of new connections (no port, no conn, a per-state bound): the drops above count each
+  // packet; these count connections and what was answered.
+  counter refused_conns;    ///< distinct refused TCP connections (a retransmitted SYN is not counted again)
+  counter rsts_sent;        ///< resets sent to refused clients (syn_refusal = rst)
+  counter rsts_limited;     ///< resets the per-lcore rate limit suppressed (the SYN was dropped)
+  // Gauges, refreshed every tick by the worker.
+  counter half_open;        ///< TCP conns in SYN_RECV / SYN_SENT
+  counter udp_oneway;       ///< UDP conns that have seen no reply
 
   [[nodiscard]] std::uint64_t total_drops() const noexcept {
     std::uint64_t n = 0;

@@ -43,6 +43,11 @@ void per_counter(const worker_stats& s, F&& f) {
   f("neigh_learned", s.neigh_learned.get());
   f("echo_replies", s.echo_replies.get());
   f("held", s.held.get());
+  f("refused_conns", s.refused_conns.get());
+  f("rsts_sent", s.rsts_sent.get());
+  f("rsts_limited", s.rsts_limited.get());
+  f("half_open", s.half_open.get());
+  f("udp_oneway", s.udp_oneway.get());
   f("drops", s.total_drops());
   for (std::size_t r = 1; r < drop_reason_count; ++r)
     f(("drop_" + std::string(to_string(static_cast<drop_reason>(r)))).c_str(), s.parse_drops[r].get());

@@ -15,11 +15,16 @@
 #     unspecified / reserved sources, unknown L4 protocols, truncated TCP / UDP / ICMP headers, TCP
 #     data offset out of range, UDP length 0 / short / long, IPv6 UDP without checksum, TTL or hop
 #     limit 0 / 1, a first TCP packet that is not a SYN, packets to a LIP port with no conn, to a
-#     VIP port, address or network nobody serves, ICMP we do not answer, and malformed ND.
-#  2. What parse accepts by design is forwarded, not dropped: a bad TCP checksum and a bad IPv4
-#     header checksum (not verified: NICs do that, and the incremental rewrite keeps a bad checksum
-#     bad, so the real server still discards it), Ethernet padding, an empty UDP datagram, TCP
-#     options, one 802.1Q tag, and an IPv4 datagram sent in fragments.
+#     VIP port, address or network nobody serves, ICMP we do not answer, and malformed ND; and what
+#     a first packet must not claim before it spends a conn and a port (issue 14): a wrong IPv4
+#     header checksum (on any packet), a wrong TCP / UDP checksum, a source that is one of the
+#     balancer's own addresses (a "land" SYN from the VIP to the VIP, a LIP, an interface address), the
+#     broadcast address of the client network, and a real server's address arriving on the client
+#     port (reverse path).
+#  2. What parse accepts by design is forwarded, not dropped: Ethernet padding, an empty UDP datagram,
+#     TCP options, one 802.1Q tag, and an IPv4 datagram sent in fragments. The real servers answer
+#     these; the client namespace blackholes its routes to the VIPs meanwhile, so that its kernel's
+#     resets and port-unreachables do not mix into the counters.
 #     What af_packet itself does to some frames, before the balancer sees them: DPDK's af_packet PMD
 #     puts its queue sockets in a PACKET_FANOUT group with PACKET_FANOUT_FLAG_DEFRAG, so the kernel
 #     reassembles IPv4 fragments first (a lone fragment never arrives; a whole set arrives as one
@@ -70,7 +75,7 @@ curl_all "before"
 
 e2e_log "hostile frames from the client namespace onto $FNAT_IF_CLIENT, to $FNAT_LB_CLIENT_MAC"
 timeout 600 ip netns exec "$FNAT_NS_CLIENT" "$E2E_PY" - "$E2E_TEL_SOCK" >"$E2E_DIR/hostile.out" 2>&1 <<'EOF'
-import json, os, random, socket, sys, time
+import json, os, random, socket, subprocess, sys, time
 
 from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6DestUnreach, ICMPv6EchoRequest, ICMPv6ND_NA,
                        ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, IPOption, IPOption_Router_Alert,
@@ -269,22 +274,40 @@ dropped("unsupported", "ICMP timestamp and echo reply to the balancer, ICMPv6 de
 dropped("nd_malformed", "neighbour solicitation with hop limit 64, and with code 1",
         [E() / ip6(dst=LB6, hlim=64) / ICMPv6ND_NS(tgt=LB6) / ICMPv6NDOptSrcLLAddr(lladdr=CMAC),
          E() / ip6(dst=LB6, hlim=255) / ICMPv6ND_NS(tgt=LB6, code=1) / ICMPv6NDOptSrcLLAddr(lladdr=CMAC)])
-
-print("2. accepted by design: forwarded (each with a bad L4 checksum, so the server discards it silently and"
-      " no answer mixes into the counters)", flush=True)
 BAD = 0x1234
-forwarded("SYN with a bad TCP checksum (parse does not verify L4 checksums; the server discards it)",
-          [E() / ip4() / syn(chksum=BAD), E() / ip6() / syn(chksum=BAD)], conns=2)
-forwarded("SYN with a bad IPv4 header checksum (not verified either)", [E() / ip4(chksum=BAD) / syn(chksum=BAD)], conns=1)
-forwarded("SYN with 30 bytes of padding behind the IP packet", [bytes(E() / ip4() / syn(chksum=BAD)) + bytes(30)], conns=1)
-forwarded("empty UDP datagram", [E() / ip4() / udp(chksum=BAD), E() / ip6() / udp(chksum=BAD)], conns=2)
-forwarded("SYN with MSS, SACK, window scale and timestamp options",
-          [E() / ip4() / syn(chksum=BAD, options=[("MSS", 1460), ("SAckOK", b""), ("WScale", 7), ("Timestamp", (1, 0))])],
-          conns=1)
-forwarded("SYN with one 802.1Q tag", [E() / Dot1Q(vlan=7) / ip4() / syn(chksum=BAD)], conns=1)
-whole = IP(bytes(ip4(id=4242) / udp(chksum=BAD) / Raw(b"f" * 64)))
-forwarded("IPv4 UDP datagram in 3 fragments, which the kernel's af_packet fanout reassembles into 1",
-          [b"".join([bytes(E(type=0x0800)), bytes(f)]) for f in fragment(whole, fragsize=32)], conns=1, packets=1)
+dropped("bad_ip_checksum", "IPv4 header checksum wrong: a SYN, a UDP datagram, an ACK to a LIP port",
+        [E() / ip4(chksum=BAD) / syn(), E() / ip4(chksum=BAD) / udp() / Raw(b"x"),
+         E() / ip4(dst=LIP4, chksum=BAD) / TCP(sport=port(), dport=4444, flags="A")])
+dropped("bad_l4_checksum", "a SYN with a wrong TCP checksum (IPv4, IPv6), a datagram with a wrong UDP checksum (IPv4, IPv6)",
+        [E() / ip4() / syn(chksum=BAD), E() / ip6() / syn(chksum=BAD), E() / ip4() / udp(chksum=BAD) / Raw(b"x"),
+         E() / ip6() / udp(chksum=BAD) / Raw(b"x")])
+dropped("own_source", "land SYNs (source = the VIP, IPv4 and IPv6), a SYN from a LIP, a datagram from the balancer's address",
+        [E() / ip4(src=VIP4) / syn(), E() / ip6(src=VIP6) / syn(), E() / ip4(src=LIP4) / syn(),
+         E() / ip4(src=LB4) / udp() / Raw(b"x")])
+dropped("broadcast_source", "a SYN from the client network's broadcast address",
+        [E() / ip4(src=C4.rsplit(".", 1)[0] + ".255") / syn()])
+dropped("reverse_path", "SYNs and a datagram from the real servers' addresses, arriving on the client port",
+        [E() / ip4(src=RS4[0]) / syn(), E() / ip6(src=RS6[0]) / syn(), E() / ip4(src=RS4[1]) / udp() / Raw(b"x")])
+
+print("2. accepted by design: forwarded (the client's routes to the VIPs blackholed meanwhile, so its kernel's"
+      " resets and port-unreachables for the servers' answers do not mix into the counters)", flush=True)
+BLACKHOLE = [["ip", "route", "add", "blackhole", VIP4 + "/32"], ["ip", "-6", "route", "add", "blackhole", VIP6 + "/128"]]
+for cmd in BLACKHOLE:
+    subprocess.run(cmd, check=True)
+try:
+    forwarded("SYN with 30 bytes of padding behind the IP packet", [bytes(E() / ip4() / syn()) + bytes(30)], conns=1)
+    forwarded("empty UDP datagram", [E() / ip4() / udp(), E() / ip6() / udp()], conns=2)
+    forwarded("SYN with MSS, SACK, window scale and timestamp options",
+              [E() / ip4() / syn(options=[("MSS", 1460), ("SAckOK", b""), ("WScale", 7), ("Timestamp", (1, 0))])],
+              conns=1)
+    forwarded("SYN with one 802.1Q tag", [E() / Dot1Q(vlan=7) / ip4() / syn()], conns=1)
+    whole = IP(bytes(ip4(id=4242) / udp() / Raw(b"f" * 64)))
+    forwarded("IPv4 UDP datagram in 3 fragments, which the kernel's af_packet fanout reassembles into 1",
+              [b"".join([bytes(E(type=0x0800)), bytes(f)]) for f in fragment(whole, fragsize=32)], conns=1, packets=1)
+    time.sleep(1)  # the servers' answers (and a SYN-ACK retransmission) arrive while the routes are still down
+finally:
+    for cmd in BLACKHOLE:
+        subprocess.run([c if c != "add" else "del" for c in cmd], check=False)
 
 print("3. ARP / ND claiming a real server's address from the client side", flush=True)
 bcast = Ether(src=EVIL, dst="ff:ff:ff:ff:ff:ff")

@@ -193,6 +193,12 @@ bool write_ini(const lb::lb_config& c, std::string& out) {
   kv("timer_tick_ms", std::to_string(g.timer_tick_ms));
   kv("log_level", std::string(lb::to_string(g.log)));
   kv("telemetry", g.telemetry ? "on" : "off");
+  kv("conn_table_capacity", std::to_string(g.conn_table_capacity));
+  kv("max_half_open", std::to_string(g.max_half_open));
+  kv("max_udp_oneway", std::to_string(g.max_udp_oneway));
+  kv("syn_refusal", std::string(lb::to_string(g.refusal)));
+  kv("rst_rate", std::to_string(g.rst_rate));
+  kv("rst_burst", std::to_string(g.rst_burst));
   const auto& t = c.timeouts;
   out += "[timeouts]\n";
   kv("tcp_none", secs(t.none));
@@ -234,7 +240,9 @@ bool same_config(const lb::lb_config& a, const lb::lb_config& b) {
   if (x.workers != y.workers || x.steering != y.steering || x.idle != y.idle || x.idle_sleep_us != y.idle_sleep_us ||
       x.conns_per_lcore != y.conns_per_lcore || x.sa_pool_buckets != y.sa_pool_buckets || x.port_low != y.port_low ||
       x.port_high != y.port_high || x.class_bits != y.class_bits || x.timer_tick_ms != y.timer_tick_ms ||
-      x.log != y.log || x.telemetry != y.telemetry)
+      x.log != y.log || x.telemetry != y.telemetry || x.conn_table_capacity != y.conn_table_capacity ||
+      x.max_half_open != y.max_half_open || x.max_udp_oneway != y.max_udp_oneway || x.refusal != y.refusal ||
+      x.rst_rate != y.rst_rate || x.rst_burst != y.rst_burst)
     return false;
   if (!(a.timeouts == b.timeouts)) return false;
   if (a.ports.size() != b.ports.size() || a.services.size() != b.services.size()) return false;

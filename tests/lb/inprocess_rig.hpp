@@ -57,12 +57,14 @@ struct rig_options {
   unsigned conns_per_lcore = 8192;
   std::string name = "ip";             ///< prefix of ports, rings and pools (unique per process)
   unsigned established_s = 30;         ///< tcp_established and tcp_syn_recv timeouts
+  std::string global_extra = "";       ///< more "key = value\n" lines for [global]
 };
 
 inline std::string config_text(const rig_options& o, const std::string& cport, const std::string& sport) {
   std::string t;
   t += "[global]\nworkers = 1-3\nsteering = " + o.mode + "\nidle = backoff\nidle_sleep_us = 20\n";
   t += "conns_per_lcore = " + std::to_string(o.conns_per_lcore) + "\nsa_pool_buckets = 4\ntimer_tick_ms = 10\ntelemetry = off\n";
+  t += o.global_extra;
   t += "[timeouts]\ntcp_syn_recv = " + std::to_string(o.established_s) + "\ntcp_established = " +
        std::to_string(o.established_s) + "\ntcp_close = 1\ntcp_time_wait = 1\ntcp_fin_wait = 1\n"
        "tcp_close_wait = 1\ntcp_last_ack = 1\n"
@@ -228,6 +230,11 @@ class inprocess_rig {
   std::uint64_t total_drop(lb::lb_drop d) const {
     std::uint64_t n = 0;
     for (const auto& w : lb_->workers()) n += w->stats().drops[static_cast<std::size_t>(d)].get();
+    return n;
+  }
+  std::uint64_t total_parse_drop(drop_reason d) const {
+    std::uint64_t n = 0;
+    for (const auto& w : lb_->workers()) n += w->stats().parse_drops[static_cast<std::size_t>(d)].get();
     return n;
   }
   std::uint64_t all_drops() const {

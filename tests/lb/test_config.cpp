@@ -236,7 +236,8 @@ TEST_CASE("section and key errors name the line", "[config]") {
       {"unknown key",
        {inserted(2, {"stearing = rss"}),
         "lb.ini:3: [global] stearing = rss: unknown key; [global] takes workers, steering, idle, idle_sleep_us, "
-        "conns_per_lcore, sa_pool_buckets, local_ports, class_bits, timer_tick_ms, log_level, telemetry"}},
+        "conns_per_lcore, sa_pool_buckets, local_ports, class_bits, timer_tick_ms, log_level, telemetry, "
+        "conn_table_capacity, max_half_open, max_udp_oneway, syn_refusal, rst_rate, rst_burst"}},
       {"unknown port key",
        {inserted(4, {"mtu = 1500"}),
         "lb.ini:5: [port p0] mtu = 1500: unknown key; [port NAME] takes role, address, gateway, neighbour"}},
