@@ -279,6 +279,8 @@ std::string balancer::summary_json() const {
     field("redirected_out", s.redirected_out.get());
     field("redirected_in", s.redirected_in.get());
     field("held", s.held.get());
+    field("icmp_errors_out", s.icmp_errors_out.get());
+    field("icmp_errors_in", s.icmp_errors_in.get());
     o << "\"drops\":{";
     bool first = true;
     for (std::size_t r = 1; r < drop_reason_count; ++r) {

@@ -223,6 +223,10 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
       continue;
     }
     if (pi.proto != ipproto::tcp && pi.proto != ipproto::udp) {
+      if (is_icmp_error(pi.proto, pi.icmp_type)) {
+        handle_icmp_error(port, m, pi, redirected);
+        continue;
+      }
       handle_icmp(port, m, pi);
       continue;
     }
@@ -230,6 +234,7 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
     if (sh_.lip_map.find(pi.tuple.daddr) != nullptr) {
       const std::size_t owner = owner_of_reply(lp, pi);
       if (owner != index_ && owner < plan.size()) {
+        m->port = lp.port_id;  // the owner finds the port by it; net_ring leaves it unset
         if (redirected) {
           drop(m, lb_drop::misdirected);
         } else if (sh_.redirect && sh_.redirect->try_handoff(index_, owner, &m, 1) == 1) {
@@ -466,6 +471,82 @@ void worker::handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info) {
     return;
   }
   drop(m, lp.local.find(info.tuple.daddr) != nullptr ? lb_drop::unsupported : lb_drop::not_for_us);
+}
+
+void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected) {
+  const std::span<std::uint8_t> head{rte_pktmbuf_mtod(m, std::uint8_t*), rte_pktmbuf_data_len(m)};
+  icmp_error_info err;
+  if (const icmp_error_status s = parse_icmp_error(head, info, err); s != icmp_error_status::ok) {
+    drop(m, s == icmp_error_status::unsupported_inner ? lb_drop::icmp_error_unsupported : lb_drop::icmp_error_malformed);
+    return;
+  }
+  const inet_tuple key = err.conn_key();
+  const std::size_t workers = sh_.plan->size();
+  // The receiving worker finds the port by m->port, which some PMDs (net_ring) leave unset.
+  m->port = sh_.ports[port].port_id;
+  const bool to_lip = sh_.lip_map.find(key.daddr) != nullptr;
+  if (to_lip) {
+    // About LIP:lport -> RS: owned like the conn's replies, whose tuple the key is.
+    packet_info as_reply = info;
+    as_reply.tuple = key;
+    const std::size_t owner = owner_of_reply(sh_.ports[port], as_reply);
+    if (owner != index_ && owner < workers) {
+      if (redirected) {
+        drop(m, lb_drop::misdirected);
+      } else if (sh_.redirect && sh_.redirect->try_handoff(index_, owner, &m, 1) == 1) {
+        stats_.redirected_out.add();
+      } else {
+        drop(m, lb_drop::ring_full);
+      }
+      return;
+    }
+  }
+  const auto hit = table_->find(key);
+  if (!hit) {
+    // A client's error: its conn lives on whichever worker the client's first packet reached, which
+    // nothing here can compute (the NIC hashed the client's tuple, the error's differs). The error
+    // visits the workers in turn, each once; the mbuf's user hash field carries the visits so far
+    // (written only here, for the ring; a redirected packet is never re-hashed by a NIC).
+    const std::uint32_t visited = redirected ? m->hash.usr : 0;
+    if (!to_lip && sh_.redirect && visited + 1 < workers) {
+      m->hash.usr = visited + 1;
+      if (sh_.redirect->try_handoff(index_, (index_ + 1) % workers, &m, 1) == 1) {
+        stats_.redirected_out.add();
+      } else {
+        drop(m, lb_drop::ring_full);
+      }
+      return;
+    }
+    drop(m, lb_drop::icmp_error_no_conn);
+    return;
+  }
+  const lb_conn& c = *hit.conn;
+  egress e;
+  if (hit.dir == direction::outbound) {  // to the client, as the VIP's
+    const next_hop nh = sh_.cfg->routes.lookup(c.in().saddr);
+    if (!nh) {
+      drop(m, lb_drop::no_route);
+      return;
+    }
+    e = egress{nh.addr, nh.port};
+  } else {  // to the real server, as the LIP's
+    e = sh_.services[c.service].rss[c.rs].to;
+  }
+  const rewrite_result r = translate_icmp_error(head, info, err, translated_quote(hit.dir, c.in(), c.out()));
+  if (!r.ok()) {
+    drop(m, r.reason);
+    return;
+  }
+  // Every checksum is complete in software: clear tx offload requests an mbuf may carry.
+  dpdk::rte_mbuf_ops::set_tx_offload(m, 0, info.l2_len(), info.l3_len(), 0);
+  if (info.has_vlan) {  // as forward(): the tag belongs to the link the frame came in on
+    auto* p = rte_pktmbuf_mtod(m, std::uint8_t*);
+    std::memmove(p + vlan_hdr_len, p, 12);
+    (void)rte_pktmbuf_adj(m, vlan_hdr_len);
+    m->l2_len = ether_hdr_len;
+  }
+  (hit.dir == direction::outbound ? stats_.icmp_errors_out : stats_.icmp_errors_in).add();
+  send(m, e);
 }
 
 void worker::learn(const inet_addr& addr, const mac_addr& mac, bool broadcast) {

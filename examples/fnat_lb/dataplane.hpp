@@ -5,6 +5,9 @@
 //   rx_burst(port, queue of this worker) on every port, then the worker's redirect ring
 //   -> parse (fnat::dpdk::parse); malformed -> counted drop (fnat::drop_reason)
 //   -> ARP / neighbour discovery / echo for one of our addresses -> answered in the same mbuf
+//   -> ICMP error: the conn is found by the quote (its reversed tuple), on the lcore that owns the
+//      quoted LIP:lport (a client's error, which has no such owner, visits the workers in turn);
+//      outer and quoted headers translated back (core/icmp_error.hpp)
 //   -> to a LIP and owned by another worker (port plan class, or the RETA in RSS mode)
 //        -> redirect ring of the owner (never twice: a redirected packet is never redirected again)
 //   -> conn table, bulk lookup of the burst's tuples
@@ -43,6 +46,7 @@
 
 #include <fnat/core/conn_state.hpp>
 #include <fnat/core/conn_table.hpp>
+#include <fnat/core/icmp_error.hpp>
 #include <fnat/core/neighbour.hpp>
 #include <fnat/core/object_pool.hpp>
 #include <fnat/core/packet.hpp>
@@ -299,6 +303,8 @@ class worker {
 
   void handle_arp(std::uint16_t port, rte_mbuf* m, const packet_info& info);
   void handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info);
+  // ICMP errors about a conn (core/icmp_error.hpp): owner lcore, conn lookup by the quote, translation.
+  void handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
   void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);
   void handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
   void forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e);

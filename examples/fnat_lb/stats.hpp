@@ -46,8 +46,11 @@ enum class lb_drop : std::uint8_t {
   unsupported,        ///< ICMP other than echo, ARP/ND we do not answer, ...
   tx_full,            ///< the tx queue did not take the packet
   no_mbuf,            ///< no mbuf for a reply or request we wanted to send
+  icmp_error_malformed,    ///< an ICMP error whose checksum or quote is unusable (core/icmp_error.hpp)
+  icmp_error_unsupported,  ///< an ICMP error quoting something other than TCP or UDP
+  icmp_error_no_conn,      ///< an ICMP error about no conn of ours (forged, or its conn expired)
 };
-inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::no_mbuf) + 1;
+inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::icmp_error_no_conn) + 1;
 
 [[nodiscard]] constexpr std::string_view to_string(lb_drop d) noexcept {
   switch (d) {
@@ -66,6 +69,9 @@ inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::n
     case lb_drop::unsupported: return "unsupported";
     case lb_drop::tx_full: return "tx_full";
     case lb_drop::no_mbuf: return "no_mbuf";
+    case lb_drop::icmp_error_malformed: return "icmp_error_malformed";
+    case lb_drop::icmp_error_unsupported: return "icmp_error_unsupported";
+    case lb_drop::icmp_error_no_conn: return "icmp_error_no_conn";
   }
   return "unknown";
 }
@@ -93,6 +99,9 @@ struct worker_stats {
   counter ports_in_use;     ///< local ports in use over all LIPs and buckets
   counter ports_free;
   counter port_misses;      ///< sa_pool fetches that found a bucket exhausted
+  // ICMP errors about a conn, translated (core/icmp_error.hpp).
+  counter icmp_errors_out;  ///< from the real-server side to a client (as the VIP's)
+  counter icmp_errors_in;   ///< from a client to a real server (as the LIP's)
 
   [[nodiscard]] std::uint64_t total_drops() const noexcept {
     std::uint64_t n = 0;

@@ -57,6 +57,7 @@ struct rig_options {
   unsigned conns_per_lcore = 8192;
   std::string name = "ip";             ///< prefix of ports, rings and pools (unique per process)
   unsigned established_s = 30;         ///< tcp_established and tcp_syn_recv timeouts
+  unsigned udp_s = 1;                  ///< udp_oneway and udp_normal timeouts
 };
 
 inline std::string config_text(const rig_options& o, const std::string& cport, const std::string& sport) {
@@ -66,7 +67,7 @@ inline std::string config_text(const rig_options& o, const std::string& cport, c
   t += "[timeouts]\ntcp_syn_recv = " + std::to_string(o.established_s) + "\ntcp_established = " +
        std::to_string(o.established_s) + "\ntcp_close = 1\ntcp_time_wait = 1\ntcp_fin_wait = 1\n"
        "tcp_close_wait = 1\ntcp_last_ack = 1\n"
-       "udp_oneway = 1\nudp_normal = 1\n";
+       "udp_oneway = " + std::to_string(o.udp_s) + "\nudp_normal = " + std::to_string(o.udp_s) + "\n";
   t += "[port " + cport + "]\nrole = client\naddress = 198.18.0.1/24\naddress = 2001:2:0:1::1/64\n"
        "address = 198.18.1.1/24\naddress = 2001:2:0:3::1/64\ngateway = 198.18.0.254\ngateway = 2001:2:0:1::fe\n"
        "neighbour = 198.18.0.254 02:aa:00:00:00:fe\nneighbour = 2001:2:0:1::fe 02:aa:00:00:00:fd\n";

@@ -151,6 +151,9 @@ TEST_CASE("icmp_error: every unusable error is a reason, and nothing is written"
   f = udp4_unreach_in;
   f[inner + 9] = 1;  // quoted ICMP
   CHECK(status_of(fix4(f)) == icmp_error_status::unsupported_inner);
+  f = udp4_unreach_in;
+  f[inner + 15] ^= 1;  // the quoted source is not the error's destination (and the quoted IP sum is off)
+  CHECK(status_of(fix4(f)) == icmp_error_status::not_to_sender);
   // Quote cut to 20 + 7 bytes: not the 8 bytes of L4 RFC 792 promises.
   f = bytes(udp4_unreach_in.begin(), udp4_unreach_in.begin() + static_cast<long>(inner + 27));
   const std::uint16_t total = static_cast<std::uint16_t>(f.size() - 14);

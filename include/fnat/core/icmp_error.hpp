@@ -50,7 +50,7 @@
 // 12 (parameter problem); ICMPv6 types 1..4 (unreachable, packet too big, time exceeded, parameter
 // problem). The quote must be of the outer family, an IPv4 header without options (the balancer never
 // forwards options) or a plain IPv6 header, not a non-first fragment, TCP or UDP, with at least 8
-// bytes of L4 header. Everything else is a reason (`icmp_error_status`), for a counted drop.
+// bytes of L4 header, and the error must be addressed to the quoted packet's source. Everything else is a reason (`icmp_error_status`), for a counted drop.
 //
 // Everything here is noexcept, allocation-free, O(message length).
 #pragma once
@@ -94,6 +94,7 @@ enum class icmp_error_status : std::uint8_t {
   truncated,          ///< quote shorter than its IP header + 8 bytes, or its lengths are inconsistent
   bad_inner,          ///< quote of another IP version, IPv4 options, non-first fragment, mapped address
   unsupported_inner,  ///< the quoted packet is not TCP or UDP
+  not_to_sender,      ///< the error's destination is not the quoted packet's source
 };
 
 [[nodiscard]] constexpr std::string_view to_string(icmp_error_status s) noexcept {
@@ -105,6 +106,7 @@ enum class icmp_error_status : std::uint8_t {
     case icmp_error_status::truncated: return "truncated";
     case icmp_error_status::bad_inner: return "bad_inner";
     case icmp_error_status::unsupported_inner: return "unsupported_inner";
+    case icmp_error_status::not_to_sender: return "not_to_sender";
   }
   return "unknown";
 }
@@ -173,6 +175,9 @@ struct icmp_error_info {
     l4 = inner + ipv6_hdr_len;
   }
   if (proto != ipproto::tcp && proto != ipproto::udp) return icmp_error_status::unsupported_inner;
+  // An error goes to the source of the packet it quotes (RFC 792, RFC 4443 2.2); one that does not is
+  // forged or misrouted, and translating it would deliver it to the quoted conn's peer all the same.
+  if (out.quoted.saddr != info.tuple.daddr) return icmp_error_status::not_to_sender;
   out.inner_l4_off = static_cast<std::uint16_t>(l4);
   out.quoted.proto = proto;
   out.quoted.sport = load_raw16(p + l4);
