@@ -545,6 +545,10 @@ class parser {
                    [&](log_level x) { g.log = x; });
              }},
             {"telemetry", [&](located l) { return value<bool>(l, parse_bool, [&](bool b) { g.telemetry = b; }); }},
+            {"frag_entries",
+             uint_key(16, 1u << 20, [&](std::uint64_t x) { g.frag_entries = static_cast<std::uint32_t>(x); })},
+            {"frag_timeout_ms",
+             uint_key(10, 60000, [&](std::uint64_t x) { g.frag_timeout_ms = static_cast<std::uint32_t>(x); })},
         },
         {});
     if (e) return e;
@@ -605,6 +609,7 @@ class parser {
                    },
                    [&](port_role r) { p.role = r; });
              }},
+            {"mtu", uint_key(576, 9000, [&](std::uint64_t x) { p.mtu = static_cast<std::uint16_t>(x); })},
         },
         {
             {"address",

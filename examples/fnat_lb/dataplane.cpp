@@ -3,7 +3,9 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
 #include <rte_lcore.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
 #include <algorithm>
@@ -54,6 +56,9 @@ worker::worker(lb_shared& shared, std::size_t index)
 worker::~worker() {
   // Held packets are ours to free; conns are unlinked by the table's destructor.
   if (neigh_) neigh_->clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });
+  for (std::uint16_t i = 0; i < reassembled_count_; ++i) rte_pktmbuf_free(reassembled_[i]);
+  if (frag_tbl_ != nullptr) rte_ip_frag_table_destroy(frag_tbl_);  // frees the fragments it holds
+  if (death_row_) rte_ip_frag_free_death_row(death_row_.get(), 0);
   for (auto& b : tx_)
     for (std::uint16_t i = 0; i < b.count; ++i) rte_pktmbuf_free(b.pkts[i]);
 }
@@ -128,6 +133,24 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
   }
   w->rs_conns_ = std::make_unique<counter[]>(std::max<std::size_t>(1, rs_total));
   w->tx_.resize(sh.ports.size());
+
+  // Reassembly: a bounded table (8-way buckets, twice the entries for slack), and the flag that
+  // marks what it completed.
+  const std::uint32_t fe = cfg.global.frag_entries;
+  w->frag_tbl_ = rte_ip_frag_table_create(std::max<std::uint32_t>(4, fe / 4), 8, fe, ms_to_tsc(cfg.global.frag_timeout_ms), socket);
+  if (w->frag_tbl_ == nullptr)
+    return error(errc::no_memory, who + ": IP reassembly table of " + std::to_string(fe) + " entries: " +
+                                      rte_strerror(rte_errno) + "; lower frag_entries or give EAL more memory");
+  w->death_row_ = std::make_unique<rte_ip_frag_death_row>();
+  w->death_row_->cnt = 0;
+  static const rte_mbuf_dynflag flag_desc{"fnat_lb_reassembled", 0};
+  const int bit = rte_mbuf_dynflag_register(&flag_desc);
+  if (bit < 0) return error(errc::no_memory, who + ": mbuf dynflag: " + rte_strerror(rte_errno));
+  w->reassembled_flag_ = std::uint64_t{1} << bit;
+  w->frag6_id_ = static_cast<std::uint32_t>(rte_rdtsc()) * 2654435761u + static_cast<std::uint32_t>(index);
+  w->frag_cycles_ = ms_to_tsc(cfg.global.frag_timeout_ms);
+  w->young_cycles_ = ms_to_tsc(std::min<std::uint32_t>(100, cfg.global.frag_timeout_ms / 2));
+  w->sweep_every_ = std::max<std::uint32_t>(1, fe / 2);
   return w;
 }
 
@@ -169,6 +192,7 @@ unsigned worker::poll_once() {
     if (n == 0) continue;
     stats_.rx_packets.add(n);
     process_burst(p, pkts, n);
+    process_reassembled();
     total += n;
   }
   if (sh_.redirect) {
@@ -184,6 +208,7 @@ unsigned worker::poll_once() {
         process_burst(port, pkts + i, static_cast<std::uint16_t>(j - i), true);
         i = j;
       }
+      process_reassembled();
       total += n;
     }
   }
@@ -191,6 +216,8 @@ unsigned worker::poll_once() {
   flush();
   expire(now_);
   if (now_ >= next_publish_) {
+    // Incomplete datagrams leave on time, not only when their bucket is needed: each holds mbufs.
+    sweep_fragments(now_);
     publish();
     next_publish_ = now_ + ms_to_tsc(100);
   }
@@ -215,6 +242,10 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
     rte_mbuf* m = pkts[i];
     packet_info& pi = info[i];
     if (const drop_reason r = dpdk::parse(m, pi); r != drop_reason::none) {
+      if (r == drop_reason::fragment) {
+        handle_fragment(port, m, redirected);
+        continue;
+      }
       drop(m, r);
       continue;
     }
@@ -354,7 +385,9 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
 }
 
 void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
-  const rewrite_result r = dpdk::rewrite(m, info, to, sh_.ports[e.port].offload);
+  // Too big for the egress link: checksums in software (fragments cannot be offloaded).
+  const bool oversize = info.frame_len - info.l3_off > sh_.cfg->ports[e.port].mtu;
+  const rewrite_result r = dpdk::rewrite(m, info, to, oversize ? checksum_offload{} : sh_.ports[e.port].offload);
   if (!r.ok()) {
     drop(m, r.reason);
     return;
@@ -366,6 +399,10 @@ void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const
     std::memmove(p + vlan_hdr_len, p, 12);
     (void)rte_pktmbuf_adj(m, vlan_hdr_len);
     m->l2_len = ether_hdr_len;
+  }
+  if (oversize) {
+    send_oversize(m, info, e);
+    return;
   }
   send(m, e);
 }
@@ -547,6 +584,150 @@ void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& inf
   }
   (hit.dir == direction::outbound ? stats_.icmp_errors_out : stats_.icmp_errors_in).add();
   send(m, e);
+}
+
+// ---- IP fragments --------------------------------------------------------------------------------
+
+void worker::handle_fragment(std::uint16_t port, rte_mbuf* m, bool redirected) {
+  const lb_port& lp = sh_.ports[port];
+  fragment_info fi;
+  const std::span<const std::uint8_t> head{rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m)};
+  if (const drop_reason r = parse_fragment(head, rte_pktmbuf_pkt_len(m), fi); r != drop_reason::none) {
+    drop(m, r);
+    return;
+  }
+  m->port = lp.port_id;  // the home worker finds the port by it; net_ring leaves it unset
+  const bool to_lip = sh_.lip_map.find(fi.daddr) != nullptr;
+  const std::size_t home = fragment_home(fi, to_lip, sh_.frag_key, sh_.plan->size());
+  if (home != index_) {
+    if (redirected) {
+      drop(m, lb_drop::misdirected);
+    } else if (sh_.redirect && sh_.redirect->try_handoff(index_, home, &m, 1) == 1) {
+      stats_.redirected_out.add();
+    } else {
+      drop(m, lb_drop::ring_full);
+    }
+    return;
+  }
+  stats_.frags_in.add();
+  if (++frags_since_sweep_ >= sweep_every_) {
+    // Pressure: half the table's worth of fragments came in since the last sweep. rte_ip_frag frees
+    // an entry early only once it expired, so a flood of datagrams that never complete would hold
+    // the table for the whole timeout and starve everyone else. A real datagram completes within
+    // milliseconds of its first fragment, so under pressure an entry older than young_cycles_ is
+    // given up (expiry as seen from a clock moved forward by timeout - young).
+    frags_since_sweep_ = 0;
+    sweep_fragments(now_ + frag_cycles_ - young_cycles_);
+  }
+  const std::uint32_t len = std::uint32_t{fi.l3_off} + fi.l3_len + fi.payload_len;
+  dpdk::rte_mbuf_ops::trim_to(m, len);  // Ethernet padding would become part of the datagram
+  m->l2_len = fi.l3_off;
+  m->l3_len = fi.l3_len;
+  rte_mbuf* whole = nullptr;
+  if (fi.family == ip_family::v4) {
+    whole = rte_ipv4_frag_reassemble_packet(frag_tbl_, death_row_.get(), m, now_,
+                                            rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, fi.l3_off));
+  } else {
+    auto* ip6 = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, fi.l3_off);
+    whole = rte_ipv6_frag_reassemble_packet(frag_tbl_, death_row_.get(), m, now_, ip6,
+                                            rte_pktmbuf_mtod_offset(m, rte_ipv6_fragment_ext*, fi.l3_off + 40));
+  }
+  free_death_row();
+  if (whole == nullptr) return;  // held until its datagram is complete (or dropped, counted)
+  if (fi.family == ip_family::v4) {  // rte_ip_frag leaves the header checksum to us
+    auto* ip = rte_pktmbuf_mtod_offset(whole, std::uint8_t*, whole->l2_len);
+    store(ip + 10, std::uint16_t{0});
+    store(ip + 10, internet_checksum({ip, ipv4_hdr_len}));
+  }
+  whole->ol_flags |= reassembled_flag_;
+  whole->port = lp.port_id;
+  stats_.reassembled.add();
+  if (reassembled_count_ == reassembled_.size()) {  // cannot happen: a burst completes at most 64
+    drop(whole, lb_drop::frag_dropped);
+    return;
+  }
+  reassembled_[reassembled_count_++] = whole;
+}
+
+void worker::process_reassembled() {
+  // Whole datagrams go the way of any packet (their conn's owner may be another worker: a second
+  // hand-off is allowed, the owner sees a whole packet that it owns). Grouped by port.
+  while (reassembled_count_ != 0) {
+    std::array<rte_mbuf*, 64> batch;
+    const std::uint16_t n = reassembled_count_;
+    std::copy_n(reassembled_.begin(), n, batch.begin());
+    reassembled_count_ = 0;
+    std::uint16_t i = 0;
+    while (i < n) {
+      std::uint16_t j = static_cast<std::uint16_t>(i + 1);
+      while (j < n && batch[j]->port == batch[i]->port) ++j;
+      process_burst(sh_.port_index_of_id[batch[i]->port], batch.data() + i, static_cast<std::uint16_t>(j - i), false);
+      i = j;
+    }
+  }
+}
+
+void worker::sweep_fragments(std::uint64_t tms) {
+  // rte_ip_frag stops a sweep when its death row is full: sweep until a pass gives up nothing.
+  // (Experimental in DPDK 22.11, stable since 23.03.)
+  for (;;) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    rte_ip_frag_table_del_expired_entries(frag_tbl_, death_row_.get(), tms);
+#pragma GCC diagnostic pop
+    if (death_row_->cnt == 0) return;
+    free_death_row();
+  }
+}
+
+void worker::free_death_row() {
+  if (death_row_->cnt == 0) return;
+  stats_.drops[static_cast<std::size_t>(lb_drop::frag_dropped)].add(death_row_->cnt);
+  rte_ip_frag_free_death_row(death_row_.get(), 3);
+}
+
+void worker::send_oversize(rte_mbuf* m, const packet_info& info, const egress& e) {
+  const std::uint16_t mtu = sh_.cfg->ports[e.port].mtu;
+  const std::uint16_t l2 = m->l2_len;
+  const bool v4 = info.family == ip_family::v4;
+  const auto* ip = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, l2);
+  // IPv4 may be fragmented on the way unless DF says no; IPv6 only by its source, or by us when we
+  // reassembled it (we are its receiver as far as fragments go).
+  const bool may = v4 ? (load_be16(ip + 6) & ipv4_frag::dont_fragment) == 0 : (m->ol_flags & reassembled_flag_) != 0;
+  if (!may) {
+    drop(m, lb_drop::too_big);
+    return;
+  }
+  (void)rte_pktmbuf_adj(m, l2);  // rte_ip_frag wants the IP header first
+  std::array<rte_mbuf*, 64> frags;
+  const int n = v4 ? rte_ipv4_fragment_packet(m, frags.data(), frags.size(), mtu, sh_.mbufs, sh_.mbufs)
+                   : rte_ipv6_fragment_packet(m, frags.data(), frags.size(), mtu, sh_.mbufs, sh_.mbufs);
+  rte_pktmbuf_free(m);  // the fragments hold references to its data
+  if (n <= 0) {
+    stats_.drops[static_cast<std::size_t>(lb_drop::frag_failed)].add();
+    return;
+  }
+  stats_.fragmented.add();
+  const std::uint32_t id6 = hton32(++frag6_id_);
+  for (int i = 0; i < n; ++i) {
+    rte_mbuf* f = frags[static_cast<std::size_t>(i)];
+    auto* l2p = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(f, ether_hdr_len));
+    if (l2p == nullptr) {
+      drop(f, lb_drop::frag_failed);
+      continue;
+    }
+    store_be16(l2p + 12, v4 ? ethertype::ipv4 : ethertype::ipv6);
+    std::uint8_t* fip = l2p + ether_hdr_len;
+    if (v4) {  // each fragment's header is new: its checksum too
+      store(fip + 10, std::uint16_t{0});
+      store(fip + 10, internet_checksum({fip, ipv4_hdr_len}));
+    } else {  // one identification per datagram, ours (RFC 8200 4.5)
+      store(fip + ipv6_hdr_len + 4, id6);
+    }
+    dpdk::rte_mbuf_ops::set_tx_offload(f, 0, ether_hdr_len, v4 ? ipv4_hdr_len : ipv6_hdr_len + 8, 0);
+    stats_.frags_out.add();
+    send(f, e);
+  }
 }
 
 void worker::learn(const inet_addr& addr, const mac_addr& mac, bool broadcast) {
