@@ -193,3 +193,29 @@ TEST_CASE("icmp_error: error types", "[icmp_error]") {
   CHECK_FALSE(fnat::is_icmp_error(58, 135));
   CHECK_FALSE(fnat::is_icmp_error(17, 3));
 }
+
+TEST_CASE("icmp_error: build_too_big answers a DF packet / an IPv6 packet, exact bytes", "[icmp_error][too_big]") {
+  const fnat::l2_spec l2{.dst = *fnat::mac_addr::parse("02:00:00:00:00:02"), .src = *fnat::mac_addr::parse("02:00:00:00:00:01")};
+  bytes out(1600);
+  std::size_t n = fnat::build_too_big(out, l2, A("198.18.1.1"), too_big4_packet, 1280);
+  REQUIRE(n == too_big4_out.size());
+  out.resize(n);
+  CHECK(out == too_big4_out);
+  out.assign(1600, 0);
+  n = fnat::build_too_big(out, l2, A("2001:2:0:1::1"), too_big6_packet, 1280);
+  REQUIRE(n == too_big6_out.size());
+  out.resize(n);
+  CHECK(out == too_big6_out);
+  // The answer is itself a translatable error: parse_icmp_error reads back the quoted tuple.
+  packet_info info;
+  REQUIRE(fnat::parse(std::span<const std::uint8_t>(out), info) == fnat::drop_reason::none);
+  icmp_error_info err;
+  REQUIRE(fnat::parse_icmp_error(out, info, err) == icmp_error_status::ok);
+  CHECK(err.is_too_big(info.proto));
+  CHECK(err.quoted == T(6, "2001:2::1", 40000, "2001:2:0:1::1", 80));
+  // Too small a buffer, a packet without 8 bytes beyond its header, the wrong family: 0.
+  bytes small(100);
+  CHECK(fnat::build_too_big(small, l2, A("198.18.1.1"), too_big4_packet, 1280) == 0);
+  CHECK(fnat::build_too_big(out, l2, A("198.18.1.1"), std::span<const std::uint8_t>(too_big4_packet.data(), 27), 1280) == 0);
+  CHECK(fnat::build_too_big(out, l2, A("198.18.1.1"), too_big6_packet, 1280) == 0);
+}

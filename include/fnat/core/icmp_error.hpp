@@ -52,6 +52,16 @@
 // forwards options) or a plain IPv6 header, not a non-first fragment, TCP or UDP, with at least 8
 // bytes of L4 header, and the error must be addressed to the quoted packet's source. Everything else is a reason (`icmp_error_status`), for a counted drop.
 //
+// ## Sending "too big" ourselves (path MTU discovery, RFC 1191 / RFC 8201)
+// A packet larger than its egress link that may not be fragmented (IPv4 with DF, any IPv6 packet
+// but one the balancer reassembled itself) is dropped and answered with "fragmentation needed"
+// (ICMPv4 3/4, next-hop MTU in bytes 6..7) or "packet too big" (ICMPv6 2, MTU in bytes 4..7).
+// `build_too_big` writes it, quoting the packet *as its sender sent it* (so call it before any
+// rewrite): its IP header and as much of the rest as fits in 576 (IPv4, RFC 1812 4.3.2.3) or 1280
+// bytes (IPv6, RFC 4443 2.4(c)) of error. The error comes from the address the sender talked to
+// (VIP or LIP), with TTL / hop limit 64. The MTU reported is the egress link's: FullNAT changes no
+// header length, so the sender's packets meet the same limit. Rate limiting is the caller's.
+//
 // Everything here is noexcept, allocation-free, O(message length).
 #pragma once
 
@@ -277,6 +287,64 @@ struct icmp_error_info {
   const std::uint16_t c = internet_checksum({icmp, info.l4_len()}, l4_pseudo_header_sum(head, info));
   store(icmp + 2, c);
   return res;
+}
+
+/// Writes the "fragmentation needed" (IPv4) / "packet too big" (IPv6) answer to `packet` (its IP
+/// header onward, as received; at least the IP header and 8 bytes) into `out`: Ethernet per `l2`,
+/// from `from` (an address of ours, the packet's destination) to the packet's source, reporting
+/// `mtu`. Returns the frame length, or 0 when `out` is too small or `packet` is not an IP packet of
+/// from's family with 8 bytes beyond its header (nothing meaningful written then). O(quote), noexcept.
+[[nodiscard]] inline std::size_t build_too_big(std::span<std::uint8_t> out, const l2_spec& l2, const inet_addr& from,
+                                               std::span<const std::uint8_t> packet, std::uint16_t mtu) noexcept {
+  const bool v4 = from.is_v4();
+  const std::size_t ihl = v4 ? ipv4_hdr_len : ipv6_hdr_len;
+  if (packet.size() < ihl + 8 || (packet[0] >> 4) != (v4 ? 4 : 6)) return 0;
+  const std::size_t limit = (v4 ? 576 : 1280) - ihl - icmp_hdr_len;
+  const std::size_t quote = std::min(packet.size(), limit);
+  const std::size_t icmp_len = icmp_hdr_len + quote;
+  const std::size_t len = l2.len() + ihl + icmp_len;
+  if (out.size() < len) return 0;
+  std::uint8_t* p = out.data();
+  std::uint8_t* ip = p + detail::write_l2(p, l2, v4 ? ethertype::ipv4 : ethertype::ipv6);
+  std::uint8_t* icmp = ip + ihl;
+  if (v4) {
+    ip[0] = 0x45;
+    ip[1] = 0;
+    store_be16(ip + 2, static_cast<std::uint16_t>(ihl + icmp_len));
+    store_be16(ip + 4, 0);
+    store_be16(ip + 6, 0);
+    ip[8] = 64;
+    ip[9] = ipproto::icmp;
+    store_be16(ip + 10, 0);
+    std::memcpy(ip + 12, from.raw().data() + 12, 4);
+    std::memcpy(ip + 16, packet.data() + 12, 4);  // the packet's source
+    store(ip + 10, internet_checksum({ip, ipv4_hdr_len}));
+    icmp[0] = icmp_type::dest_unreachable;
+    icmp[1] = icmp_code_frag_needed;
+    store_be16(icmp + 4, 0);
+    store_be16(icmp + 6, mtu);
+  } else {
+    store(ip, hton32(0x60000000u));
+    store_be16(ip + 4, static_cast<std::uint16_t>(icmp_len));
+    ip[6] = ipproto::icmpv6;
+    ip[7] = 64;
+    std::memcpy(ip + 8, from.raw().data(), 16);
+    std::memcpy(ip + 24, packet.data() + 8, 16);
+    icmp[0] = icmp6_type::packet_too_big;
+    icmp[1] = 0;
+    store(icmp + 4, hton32(mtu));
+  }
+  store_be16(icmp + 2, 0);
+  std::memcpy(icmp + icmp_hdr_len, packet.data(), quote);
+  std::uint16_t ph = 0;
+  if (!v4) {
+    ipv6_addr s, d;
+    std::memcpy(s.bytes.data(), ip + 8, 16);
+    std::memcpy(d.bytes.data(), ip + 24, 16);
+    ph = pseudo_header_sum(s, d, ipproto::icmpv6, static_cast<std::uint32_t>(icmp_len));
+  }
+  store(icmp + 2, internet_checksum({icmp, icmp_len}, ph));
+  return len;
 }
 
 }  // namespace fnat

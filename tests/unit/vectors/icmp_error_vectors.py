@@ -24,7 +24,7 @@ def v6(src, dst, hlim, l4):
 
 def emit(name, pkt):
     b = raw(pkt)
-    print(f"// {pkt.summary()}")
+    print(f"// {pkt.summary() if not isinstance(pkt, bytes) else 'IP packet, ' + str(len(b)) + ' bytes'}")
     print(f"const bytes {name} = {{")
     for i in range(0, len(b), 16):
         print("    " + ", ".join(f"0x{x:02x}" for x in b[i:i + 16]) + ",")
@@ -67,3 +67,12 @@ reply6_rs = v6(RS6, LIP6, 1, UDP(sport=RPORT, dport=LPORT) / Raw(PAYLOAD))
 reply6_c = v6(VIP6, C6, 1, UDP(sport=VPORT, dport=CPORT) / Raw(PAYLOAD))
 emit("udp6_client_timex_in", eth(v6(C6, VIP6, 64, ICMPv6TimeExceeded(code=0) / raw(reply6_c))))
 emit("udp6_client_timex_out", eth(v6(LIP6, RS6, 63, ICMPv6TimeExceeded(code=0) / raw(reply6_rs))))
+# 7. Errors the balancer sends itself (build_too_big): a client's 1400-byte TCP segment with DF meets
+#    a 1280-byte server link; the answer comes from the VIP and quotes 548 (IPv4) / all (IPv6) bytes.
+big4 = raw(v4(C4, VIP4, 64, TCP(sport=CPORT, dport=80, seq=1, ack=2, flags="PA") / Raw(b"z" * 1360)))
+emit("too_big4_packet", big4)
+emit("too_big4_out", Ether(dst=MAC_B, src=MAC_A) / IP(src=VIP4, dst=C4, ttl=64, id=0, flags=0) /
+     ICMP(type=3, code=4, nexthopmtu=1280) / big4[:548])
+big6 = raw(v6(C6, VIP6, 64, TCP(sport=CPORT, dport=80, seq=1, ack=2, flags="PA") / Raw(b"z" * 1340)))
+emit("too_big6_packet", big6)
+emit("too_big6_out", Ether(dst=MAC_B, src=MAC_A) / IPv6(src=VIP6, dst=C6, hlim=64) / ICMPv6PacketTooBig(mtu=1280) / big6[:1232])
