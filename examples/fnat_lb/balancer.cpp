@@ -288,6 +288,7 @@ std::string balancer::summary_json() const {
     field("reassembled", s.reassembled.get());
     field("fragmented", s.fragmented.get());
     field("frags_out", s.frags_out.get());
+    field("icmp_too_big_sent", s.icmp_too_big_sent.get());
     o << "\"drops\":{";
     bool first = true;
     for (std::size_t r = 1; r < drop_reason_count; ++r) {

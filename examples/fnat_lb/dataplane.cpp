@@ -387,6 +387,17 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
 void worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
   // Too big for the egress link: checksums in software (fragments cannot be offloaded).
   const bool oversize = info.frame_len - info.l3_off > sh_.cfg->ports[e.port].mtu;
+  if (oversize) {
+    // IPv4 may be fragmented on the way unless DF says no; IPv6 only by its source, or by us when
+    // we reassembled it (we are its receiver as far as fragments go). Otherwise: path MTU discovery.
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, info.l3_off);
+    const bool may = info.family == ip_family::v4 ? (load_be16(ip + 6) & ipv4_frag::dont_fragment) == 0
+                                                  : (m->ol_flags & reassembled_flag_) != 0;
+    if (!may) {
+      refuse_too_big(m, info, e);
+      return;
+    }
+  }
   const rewrite_result r = dpdk::rewrite(m, info, to, oversize ? checksum_offload{} : sh_.ports[e.port].offload);
   if (!r.ok()) {
     drop(m, r.reason);
@@ -678,6 +689,37 @@ void worker::sweep_fragments(std::uint64_t tms) {
     if (death_row_->cnt == 0) return;
     free_death_row();
   }
+}
+
+void worker::refuse_too_big(rte_mbuf* m, const packet_info& info, const egress& e) {
+  // Answered before any rewrite: the error quotes the packet as its sender sent it, and comes from
+  // the address the sender talked to (VIP or LIP). Rate-limited per worker (a flood of big DF
+  // packets must not turn into a flood of errors).
+  if (now_ - too_big_window_ >= ms_to_tsc(100)) {
+    too_big_window_ = now_;
+    too_big_sent_ = 0;
+  }
+  const next_hop back = sh_.cfg->routes.lookup(info.tuple.saddr);
+  if (too_big_sent_ < too_big_per_window && back) {
+    if (rte_mbuf* n = rte_pktmbuf_alloc(sh_.mbufs); n != nullptr) {
+      const std::span<const std::uint8_t> pkt{rte_pktmbuf_mtod_offset(m, const std::uint8_t*, info.l3_off),
+                                              std::min<std::size_t>(rte_pktmbuf_data_len(m), info.frame_len) - info.l3_off};
+      const l2_spec l2{.dst = {}, .src = sh_.ports[back.port].mac, .vlan = false, .vlan_tci = 0};
+      const std::uint16_t mtu = sh_.cfg->ports[e.port].mtu;
+      if (dpdk::build_frame(n, 1300, [&](std::span<std::uint8_t> out) {
+            return build_too_big(out, l2, info.tuple.daddr, pkt, mtu);
+          }) == errc::ok) {
+        ++too_big_sent_;
+        stats_.icmp_too_big_sent.add();
+        send(n, egress{back.addr, back.port});
+      } else {
+        rte_pktmbuf_free(n);
+      }
+    } else {
+      stats_.drops[static_cast<std::size_t>(lb_drop::no_mbuf)].add();
+    }
+  }
+  drop(m, lb_drop::too_big);
 }
 
 void worker::free_death_row() {

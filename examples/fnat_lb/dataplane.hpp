@@ -315,6 +315,7 @@ class worker {
   void free_death_row();
   void sweep_fragments(std::uint64_t tms);
   void send_oversize(rte_mbuf* m, const packet_info& info, const egress& e);
+  void refuse_too_big(rte_mbuf* m, const packet_info& info, const egress& e);
   void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);
   void handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
   void forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e);
@@ -371,6 +372,10 @@ class worker {
   std::uint64_t young_cycles_ = 0;      ///< under pressure, entries older than this are given up
   std::uint32_t sweep_every_ = 0;       ///< pressure: this many fragments taken since the last sweep
   std::uint32_t frags_since_sweep_ = 0;
+  // Rate limit of the "too big" errors we send: at most too_big_per_window per 100 ms.
+  static constexpr std::uint32_t too_big_per_window = 100;
+  std::uint64_t too_big_window_ = 0;
+  std::uint32_t too_big_sent_ = 0;
 };
 
 }  // namespace fnat::lb

@@ -113,6 +113,7 @@ struct worker_stats {
   counter reassembled;      ///< datagrams completed from them
   counter fragmented;       ///< datagrams fragmented to the egress MTU
   counter frags_out;        ///< fragments those made
+  counter icmp_too_big_sent;  ///< fragmentation needed / packet too big sent for a packet we could not forward
 
   [[nodiscard]] std::uint64_t total_drops() const noexcept {
     std::uint64_t n = 0;

@@ -212,3 +212,70 @@ TEST_CASE("in-process balancer, flow mode: fragmented UDP both ways, reassembled
 TEST_CASE("in-process balancer, redirect mode: fragmented UDP both ways, reassembled, translated, refragmented", "[lb][frag]") {
   run_fragments("redirect");
 }
+
+// Path MTU: the server link is 1280 bytes. A client's 1400-byte TCP segment with DF (IPv4) and any
+// 1400-byte IPv6 packet are answered with fragmentation needed / packet too big from the VIP,
+// quoting the client's own packet (exact bytes); a 1400-byte IPv4 UDP datagram without DF is
+// fragmented to 1280 instead.
+TEST_CASE("in-process balancer: too big for the server link: ICMP from the VIP, or fragments", "[lb][pmtu]") {
+  inprocess_rig rig({.mode = "flow", .name = "pm", .udp_s = 60, .server_mtu = 1280});
+  std::vector<frame> frames;
+  std::vector<frame> want;
+  for (const bool v6 : {false, true}) {
+    flow f;
+    f.v6 = v6;
+    f.tcp = true;
+    f.client = v6 ? addr("2001:2:0:9::7") : addr("198.19.0.7");
+    f.cport = 33000;
+    f.id = v6 ? 0x40006u : 0x40004u;
+    // Open the conn: the SYN fits.
+    rig.inject(false, {test::build_frame(client_packet(f, rig.client_mac(), tcp_flags::syn))});
+    REQUIRE(rig.collect(true, 1).size() == 1);
+    frame_spec big = client_packet(f, rig.client_mac(), tcp_flags::ack);
+    big.payload.assign(1400 - (v6 ? 40 : 20) - 20, 'b');
+    const frame b = test::build_frame(big);
+    frames.push_back(b);
+    frame_spec icmp;
+    icmp.dst = v6 ? gw6_mac : gw_mac;
+    icmp.src = rig.client_mac();
+    icmp.saddr = v6 ? addr("2001:2:0:3::100") : addr("198.18.1.100");
+    icmp.daddr = f.client;
+    icmp.ttl = 64;
+    icmp.ip_id = 0;
+    icmp.frag = 0;
+    icmp.proto = v6 ? ipproto::icmpv6 : ipproto::icmp;
+    icmp.icmp_type = v6 ? icmp6_type::packet_too_big : icmp_type::dest_unreachable;
+    icmp.icmp_code = v6 ? 0 : 4;
+    icmp.icmp_id = 0;
+    icmp.icmp_seq = 1280;
+    icmp.payload.assign(b.begin() + 14, b.begin() + 14 + static_cast<long>(std::min<std::size_t>(b.size() - 14, v6 ? 1232 : 548)));
+    want.push_back(test::build_frame(icmp));
+  }
+  rig.inject(false, frames);
+  auto out = rig.collect(false, 2);
+  REQUIRE(out.size() == 2);
+  std::size_t matched = 0;
+  for (const auto& o : out) matched += (o == want[0] || o == want[1]) ? 1 : 0;
+  CHECK(matched == 2);
+  CHECK(rig.total(&lb::worker_stats::icmp_too_big_sent) == 2);
+  CHECK(rig.total_drop(lb::lb_drop::too_big) == 2);
+
+  // IPv4 UDP without DF: fragmented to the 1280-byte link.
+  flow u;
+  u.tcp = false;
+  u.client = addr("198.19.0.8");
+  u.cport = 33001;
+  u.id = 0x40008u;
+  frame_spec d = client_packet(u, rig.client_mac(), 0);
+  d.frag = 0;
+  d.payload.assign(1400 - 28, 'u');
+  rig.inject(false, {test::build_frame(d)});
+  out = rig.collect(true, 2);
+  REQUIRE(out.size() == 2);
+  for (const auto& o : out) CHECK(o.size() - 14 <= 1280);
+  CHECK(rig.total(&lb::worker_stats::fragmented) == 1);
+  CHECK(rig.total(&lb::worker_stats::frags_out) == 2);
+  const std::string leaks = rig.lb().drain_and_check();
+  INFO(leaks);
+  CHECK(leaks.empty());
+}
