@@ -30,6 +30,7 @@
 // Everything here is noexcept, allocation-free, O(1).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
