@@ -56,7 +56,7 @@ result<void> balancer::setup_ports(const balancer_options& opt) {
   unsigned n = opt.mbufs;
   if (n == 0) {
     const unsigned want = static_cast<unsigned>(nports * nq * (opt.rx_desc + opt.tx_desc) + nq * (4096 + 2 * 256 + 64 * nports) + 4096 +
-                                                   nq * 2 * cfg_.global.frag_entries);  // held by reassembly
+                                                   nq * cfg_.global.frag_entries);  // held by reassembly
     n = std::bit_ceil(want) - 1;
   }
   const std::string pool_name = name_ + "_mbufs";

@@ -114,8 +114,9 @@ struct global_config {
   /// Register the balancer's telemetry commands. Default on.
   bool telemetry = true;
   /// IP reassembly: datagrams being reassembled at once per worker (rte_ip_frag table entries),
-  /// 16..1048576. Default 4096. A full table drops new datagrams' fragments (counted).
-  std::uint32_t frag_entries = 4096;
+  /// 16..1048576. Default 1024. A full table drops new datagrams' fragments (counted). The mbuf pool
+  /// grows by this much per worker (an incomplete datagram holds at least one mbuf).
+  std::uint32_t frag_entries = 1024;
   /// IP reassembly: a datagram not complete this long after its first fragment is dropped,
   /// milliseconds, 10..60000. Default 2000 (short: incomplete datagrams are what a flood leaves).
   std::uint32_t frag_timeout_ms = 2000;
