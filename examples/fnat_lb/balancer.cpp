@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <random>
 #include <sstream>
 
 namespace fnat::lb {
@@ -54,7 +55,8 @@ result<void> balancer::setup_ports(const balancer_options& opt) {
   // per-lcore caches, rounded to 2^k - 1 (the mempool's best size).
   unsigned n = opt.mbufs;
   if (n == 0) {
-    const unsigned want = static_cast<unsigned>(nports * nq * (opt.rx_desc + opt.tx_desc) + nq * (4096 + 2 * 256 + 64 * nports) + 4096);
+    const unsigned want = static_cast<unsigned>(nports * nq * (opt.rx_desc + opt.tx_desc) + nq * (4096 + 2 * 256 + 64 * nports) + 4096 +
+                                                   nq * cfg_.global.frag_entries);  // held by reassembly
     n = std::bit_ceil(want) - 1;
   }
   const std::string pool_name = name_ + "_mbufs";
@@ -65,6 +67,7 @@ result<void> balancer::setup_ports(const balancer_options& opt) {
   sh_->tx = opt.tx != nullptr ? opt.tx : eth_tx;
   sh_->tx_ctx = opt.tx_ctx;
 
+  sh_->frag_key = std::random_device{}();
   sh_->ports.resize(nports);
   sh_->port_index_of_id.fill(0);
   for (std::size_t pi = 0; pi < nports; ++pi) {
@@ -279,6 +282,13 @@ std::string balancer::summary_json() const {
     field("redirected_out", s.redirected_out.get());
     field("redirected_in", s.redirected_in.get());
     field("held", s.held.get());
+    field("icmp_errors_out", s.icmp_errors_out.get());
+    field("icmp_errors_in", s.icmp_errors_in.get());
+    field("frags_in", s.frags_in.get());
+    field("reassembled", s.reassembled.get());
+    field("fragmented", s.fragmented.get());
+    field("frags_out", s.frags_out.get());
+    field("icmp_too_big_sent", s.icmp_too_big_sent.get());
     o << "\"drops\":{";
     bool first = true;
     for (std::size_t r = 1; r < drop_reason_count; ++r) {

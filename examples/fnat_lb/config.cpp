@@ -564,6 +564,10 @@ class parser {
              }},
             {"rst_rate", uint_key(1, 10'000'000, [&](std::uint64_t x) { g.rst_rate = static_cast<std::uint32_t>(x); })},
             {"rst_burst", uint_key(1, 10'000'000, [&](std::uint64_t x) { g.rst_burst = static_cast<std::uint32_t>(x); })},
+            {"frag_entries",
+             uint_key(16, 1u << 20, [&](std::uint64_t x) { g.frag_entries = static_cast<std::uint32_t>(x); })},
+            {"frag_timeout_ms",
+             uint_key(10, 60000, [&](std::uint64_t x) { g.frag_timeout_ms = static_cast<std::uint32_t>(x); })},
         },
         {});
     if (e) return e;
@@ -624,6 +628,7 @@ class parser {
                    },
                    [&](port_role r) { p.role = r; });
              }},
+            {"mtu", uint_key(576, 9000, [&](std::uint64_t x) { p.mtu = static_cast<std::uint16_t>(x); })},
         },
         {
             {"address",

@@ -7,12 +7,12 @@
 //                         steering, idle, idle_sleep_us, conns_per_lcore, sa_pool_buckets,
 //                         local_ports, class_bits, timer_tick_ms, log_level, telemetry,
 //                         conn_table_capacity, max_half_open, max_udp_oneway, syn_refusal,
-//                         rst_rate, rst_burst
+//                         rst_rate, rst_burst, frag_entries, frag_timeout_ms
 //   [timeouts]            tcp_<state> for each of conn_state.hpp's TCP states, udp_oneway,
 //                         udp_normal (whole seconds; DPVS's defaults)
 //   [port NAME]           one per DPDK port, NAME as rte_eth_dev_get_port_by_name knows it:
 //                         role, address (repeatable: ADDRESS/PREFIX), gateway (one per family),
-//                         neighbour (repeatable: ADDRESS MAC)
+//                         neighbour (repeatable: ADDRESS MAC), mtu
 //   [service NAME]        vip, vport, proto, scheduler, maglev_table_size, lip (repeatable),
 //                         rs (repeatable: ADDRESS:PORT or [IPV6]:PORT, then optionally weight=N)
 // '#' starts a comment (anywhere on a line); keys that take several values are simply repeated, one
@@ -155,6 +155,13 @@ struct global_config {
   [[nodiscard]] std::uint32_t udp_oneway_bound() const noexcept {
     return max_udp_oneway != 0 ? max_udp_oneway : std::max<std::uint32_t>(1, conns_per_lcore / 2);
   }
+  /// IP reassembly: datagrams being reassembled at once per worker (rte_ip_frag table entries),
+  /// 16..1048576. Default 1024. A full table drops new datagrams' fragments (counted). The mbuf pool
+  /// grows by this much per worker (an incomplete datagram holds at least one mbuf).
+  std::uint32_t frag_entries = 1024;
+  /// IP reassembly: a datagram not complete this long after its first fragment is dropped,
+  /// milliseconds, 10..60000. Default 2000 (short: incomplete datagrams are what a flood leaves).
+  std::uint32_t frag_timeout_ms = 2000;
 };
 
 /// A static neighbour of a port.
@@ -177,6 +184,10 @@ struct port_config {
   std::vector<inet_addr> gateways;
   /// Static neighbours, each on a connected network of this port.
   std::vector<static_neighbour> neighbours;
+  /// IP MTU of the link, 576..9000 (bytes of IP packet a frame may carry). Default 1500. Larger
+  /// packets leaving here are fragmented (IPv4 without DF, or datagrams we reassembled) or answered
+  /// with "fragmentation needed" / "packet too big" (core/icmp_error.hpp).
+  std::uint16_t mtu = 1500;
   /// DPDK port id, set by resolve_ports(); nullopt until then.
   std::optional<std::uint16_t> port_id;
   /// Line of the [port NAME] header.

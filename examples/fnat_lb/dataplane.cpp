@@ -3,7 +3,9 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
 #include <rte_lcore.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
 #include <algorithm>
@@ -58,6 +60,9 @@ worker::worker(lb_shared& shared, std::size_t index)
 worker::~worker() {
   // Held packets are ours to free; conns are unlinked by the table's destructor.
   if (neigh_) neigh_->clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });
+  for (std::uint16_t i = 0; i < reassembled_count_; ++i) rte_pktmbuf_free(reassembled_[i]);
+  if (frag_tbl_ != nullptr) rte_ip_frag_table_destroy(frag_tbl_);  // frees the fragments it holds
+  if (death_row_) rte_ip_frag_free_death_row(death_row_.get(), 0);
   for (auto& b : tx_)
     for (std::uint16_t i = 0; i < b.count; ++i) rte_pktmbuf_free(b.pkts[i]);
 }
@@ -152,6 +157,24 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
   if (!bucket) return error(bucket.err().code(), who + ": reset rate limit: " + bucket.err().message());
   w->rst_bucket_.emplace(*bucket);
   w->refusals_ = std::make_unique<refusal_slot[]>(refusal_slots);
+
+  // Reassembly: a bounded table (8-way buckets, twice the entries for slack), and the flag that
+  // marks what it completed.
+  const std::uint32_t fe = cfg.global.frag_entries;
+  w->frag_tbl_ = rte_ip_frag_table_create(std::max<std::uint32_t>(4, fe / 4), 8, fe, ms_to_tsc(cfg.global.frag_timeout_ms), socket);
+  if (w->frag_tbl_ == nullptr)
+    return error(errc::no_memory, who + ": IP reassembly table of " + std::to_string(fe) + " entries: " +
+                                      rte_strerror(rte_errno) + "; lower frag_entries or give EAL more memory");
+  w->death_row_ = std::make_unique<rte_ip_frag_death_row>();
+  w->death_row_->cnt = 0;
+  static const rte_mbuf_dynflag flag_desc{"fnat_lb_reassembled", 0};
+  const int bit = rte_mbuf_dynflag_register(&flag_desc);
+  if (bit < 0) return error(errc::no_memory, who + ": mbuf dynflag: " + rte_strerror(rte_errno));
+  w->reassembled_flag_ = std::uint64_t{1} << bit;
+  w->frag6_id_ = static_cast<std::uint32_t>(rte_rdtsc()) * 2654435761u + static_cast<std::uint32_t>(index);
+  w->frag_cycles_ = ms_to_tsc(cfg.global.frag_timeout_ms);
+  w->young_cycles_ = ms_to_tsc(std::min<std::uint32_t>(100, cfg.global.frag_timeout_ms / 2));
+  w->sweep_every_ = std::max<std::uint32_t>(1, fe / 2);
   return w;
 }
 
@@ -193,6 +216,7 @@ unsigned worker::poll_once() {
     if (n == 0) continue;
     stats_.rx_packets.add(n);
     process_burst(p, pkts, n);
+    process_reassembled();
     total += n;
   }
   if (sh_.redirect) {
@@ -208,6 +232,7 @@ unsigned worker::poll_once() {
         process_burst(port, pkts + i, static_cast<std::uint16_t>(j - i), true);
         i = j;
       }
+      process_reassembled();
       total += n;
     }
   }
@@ -215,6 +240,8 @@ unsigned worker::poll_once() {
   flush();
   expire(now_);
   if (now_ >= next_publish_) {
+    // Incomplete datagrams leave on time, not only when their bucket is needed: each holds mbufs.
+    sweep_fragments(now_);
     publish();
     next_publish_ = now_ + ms_to_tsc(100);
   }
@@ -239,6 +266,10 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
     rte_mbuf* m = pkts[i];
     packet_info& pi = info[i];
     if (const drop_reason r = dpdk::parse(m, pi); r != drop_reason::none) {
+      if (r == drop_reason::fragment) {
+        handle_fragment(port, m, redirected);
+        continue;
+      }
       drop(m, r);
       continue;
     }
@@ -252,6 +283,10 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
       continue;
     }
     if (pi.proto != ipproto::tcp && pi.proto != ipproto::udp) {
+      if (is_icmp_error(pi.proto, pi.icmp_type)) {
+        handle_icmp_error(port, m, pi, redirected);
+        continue;
+      }
       handle_icmp(port, m, pi);
       continue;
     }
@@ -259,6 +294,7 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
     if (sh_.lip_map.find(pi.tuple.daddr) != nullptr) {
       const std::size_t owner = owner_of_reply(lp, pi);
       if (owner != index_ && owner < plan.size()) {
+        m->port = lp.port_id;  // the owner finds the port by it; net_ring leaves it unset
         if (redirected) {
           drop(m, lb_drop::misdirected);
         } else if (sh_.redirect && sh_.redirect->try_handoff(index_, owner, &m, 1) == 1) {
@@ -390,7 +426,20 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
 }
 
 bool worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
-  const rewrite_result r = dpdk::rewrite(m, info, to, sh_.ports[e.port].offload);
+  // Too big for the egress link: checksums in software (fragments cannot be offloaded).
+  const bool oversize = info.frame_len - info.l3_off > sh_.cfg->ports[e.port].mtu;
+  if (oversize) {
+    // IPv4 may be fragmented on the way unless DF says no; IPv6 only by its source, or by us when
+    // we reassembled it (we are its receiver as far as fragments go). Otherwise: path MTU discovery.
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, info.l3_off);
+    const bool may = info.family == ip_family::v4 ? (load_be16(ip + 6) & ipv4_frag::dont_fragment) == 0
+                                                  : (m->ol_flags & reassembled_flag_) != 0;
+    if (!may) {
+      refuse_too_big(m, info, e);
+      return false;
+    }
+  }
+  const rewrite_result r = dpdk::rewrite(m, info, to, oversize ? checksum_offload{} : sh_.ports[e.port].offload);
   if (!r.ok()) {
     drop(m, r.reason);
     return false;
@@ -402,6 +451,10 @@ bool worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const
     std::memmove(p + vlan_hdr_len, p, 12);
     (void)rte_pktmbuf_adj(m, vlan_hdr_len);
     m->l2_len = ether_hdr_len;
+  }
+  if (oversize) {
+    send_oversize(m, info, e);
+    return true;
   }
   return send(m, e);
 }
@@ -508,6 +561,255 @@ void worker::handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info) {
     return;
   }
   drop(m, lp.local.find(info.tuple.daddr) != nullptr ? lb_drop::unsupported : lb_drop::not_for_us);
+}
+
+void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected) {
+  const std::span<std::uint8_t> head{rte_pktmbuf_mtod(m, std::uint8_t*), rte_pktmbuf_data_len(m)};
+  icmp_error_info err;
+  if (const icmp_error_status s = parse_icmp_error(head, info, err); s != icmp_error_status::ok) {
+    drop(m, s == icmp_error_status::unsupported_inner ? lb_drop::icmp_error_unsupported : lb_drop::icmp_error_malformed);
+    return;
+  }
+  const inet_tuple key = err.conn_key();
+  const std::size_t workers = sh_.plan->size();
+  // The receiving worker finds the port by m->port, which some PMDs (net_ring) leave unset.
+  m->port = sh_.ports[port].port_id;
+  const bool to_lip = sh_.lip_map.find(key.daddr) != nullptr;
+  if (to_lip) {
+    // About LIP:lport -> RS: owned like the conn's replies, whose tuple the key is.
+    packet_info as_reply = info;
+    as_reply.tuple = key;
+    const std::size_t owner = owner_of_reply(sh_.ports[port], as_reply);
+    if (owner != index_ && owner < workers) {
+      if (redirected) {
+        drop(m, lb_drop::misdirected);
+      } else if (sh_.redirect && sh_.redirect->try_handoff(index_, owner, &m, 1) == 1) {
+        stats_.redirected_out.add();
+      } else {
+        drop(m, lb_drop::ring_full);
+      }
+      return;
+    }
+  }
+  const auto hit = table_->find(key);
+  if (!hit) {
+    // A client's error: its conn lives on whichever worker the client's first packet reached, which
+    // nothing here can compute (the NIC hashed the client's tuple, the error's differs). The error
+    // visits the workers in turn, each once; the mbuf's user hash field carries the visits so far
+    // (written only here, for the ring; a redirected packet is never re-hashed by a NIC).
+    const std::uint32_t visited = redirected ? m->hash.usr : 0;
+    if (!to_lip && sh_.redirect && visited + 1 < workers) {
+      m->hash.usr = visited + 1;
+      if (sh_.redirect->try_handoff(index_, (index_ + 1) % workers, &m, 1) == 1) {
+        stats_.redirected_out.add();
+      } else {
+        drop(m, lb_drop::ring_full);
+      }
+      return;
+    }
+    drop(m, lb_drop::icmp_error_no_conn);
+    return;
+  }
+  const lb_conn& c = *hit.conn;
+  egress e;
+  if (hit.dir == direction::outbound) {  // to the client, as the VIP's
+    const next_hop nh = sh_.cfg->routes.lookup(c.in().saddr);
+    if (!nh) {
+      drop(m, lb_drop::no_route);
+      return;
+    }
+    e = egress{nh.addr, nh.port};
+  } else {  // to the real server, as the LIP's
+    e = sh_.services[c.service].rss[c.rs].to;
+  }
+  const rewrite_result r = translate_icmp_error(head, info, err, translated_quote(hit.dir, c.in(), c.out()));
+  if (!r.ok()) {
+    drop(m, r.reason);
+    return;
+  }
+  // Every checksum is complete in software: clear tx offload requests an mbuf may carry.
+  dpdk::rte_mbuf_ops::set_tx_offload(m, 0, info.l2_len(), info.l3_len(), 0);
+  if (info.has_vlan) {  // as forward(): the tag belongs to the link the frame came in on
+    auto* p = rte_pktmbuf_mtod(m, std::uint8_t*);
+    std::memmove(p + vlan_hdr_len, p, 12);
+    (void)rte_pktmbuf_adj(m, vlan_hdr_len);
+    m->l2_len = ether_hdr_len;
+  }
+  // Counted once sent or held (as forward() counts): a dropped error is counted as that drop only.
+  if (send(m, e)) (hit.dir == direction::outbound ? stats_.icmp_errors_out : stats_.icmp_errors_in).add();
+}
+
+// ---- IP fragments --------------------------------------------------------------------------------
+
+void worker::handle_fragment(std::uint16_t port, rte_mbuf* m, bool redirected) {
+  const lb_port& lp = sh_.ports[port];
+  fragment_info fi;
+  const std::span<const std::uint8_t> head{rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m)};
+  if (const drop_reason r = parse_fragment(head, rte_pktmbuf_pkt_len(m), fi); r != drop_reason::none) {
+    drop(m, r);
+    return;
+  }
+  m->port = lp.port_id;  // the home worker finds the port by it; net_ring leaves it unset
+  const bool to_lip = sh_.lip_map.find(fi.daddr) != nullptr;
+  const std::size_t home = fragment_home(fi, to_lip, sh_.frag_key, sh_.plan->size());
+  if (home != index_) {
+    if (redirected) {
+      drop(m, lb_drop::misdirected);
+    } else if (sh_.redirect && sh_.redirect->try_handoff(index_, home, &m, 1) == 1) {
+      stats_.redirected_out.add();
+    } else {
+      drop(m, lb_drop::ring_full);
+    }
+    return;
+  }
+  stats_.frags_in.add();
+  if (++frags_since_sweep_ >= sweep_every_) {
+    // Pressure: half the table's worth of fragments came in since the last sweep. rte_ip_frag frees
+    // an entry early only once it expired, so a flood of datagrams that never complete would hold
+    // the table for the whole timeout and starve everyone else. A real datagram completes within
+    // milliseconds of its first fragment, so under pressure an entry older than young_cycles_ is
+    // given up (expiry as seen from a clock moved forward by timeout - young).
+    frags_since_sweep_ = 0;
+    sweep_fragments(now_ + frag_cycles_ - young_cycles_);
+  }
+  const std::uint32_t len = std::uint32_t{fi.l3_off} + fi.l3_len + fi.payload_len;
+  dpdk::rte_mbuf_ops::trim_to(m, len);  // Ethernet padding would become part of the datagram
+  m->l2_len = fi.l3_off;
+  m->l3_len = fi.l3_len;
+  rte_mbuf* whole = nullptr;
+  if (fi.family == ip_family::v4) {
+    whole = rte_ipv4_frag_reassemble_packet(frag_tbl_, death_row_.get(), m, now_,
+                                            rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, fi.l3_off));
+  } else {
+    auto* ip6 = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, fi.l3_off);
+    whole = rte_ipv6_frag_reassemble_packet(frag_tbl_, death_row_.get(), m, now_, ip6,
+                                            rte_pktmbuf_mtod_offset(m, rte_ipv6_fragment_ext*, fi.l3_off + 40));
+  }
+  free_death_row();
+  if (whole == nullptr) return;  // held until its datagram is complete (or dropped, counted)
+  if (fi.family == ip_family::v4) {  // rte_ip_frag leaves the header checksum to us
+    auto* ip = rte_pktmbuf_mtod_offset(whole, std::uint8_t*, whole->l2_len);
+    store(ip + 10, std::uint16_t{0});
+    store(ip + 10, internet_checksum({ip, ipv4_hdr_len}));
+  }
+  whole->ol_flags |= reassembled_flag_;
+  whole->port = lp.port_id;
+  stats_.reassembled.add();
+  if (reassembled_count_ == reassembled_.size()) {  // cannot happen: a burst completes at most 64
+    drop(whole, lb_drop::frag_dropped);
+    return;
+  }
+  reassembled_[reassembled_count_++] = whole;
+}
+
+void worker::process_reassembled() {
+  // Whole datagrams go the way of any packet (their conn's owner may be another worker: a second
+  // hand-off is allowed, the owner sees a whole packet that it owns). Grouped by port.
+  while (reassembled_count_ != 0) {
+    std::array<rte_mbuf*, 64> batch;
+    const std::uint16_t n = reassembled_count_;
+    std::copy_n(reassembled_.begin(), n, batch.begin());
+    reassembled_count_ = 0;
+    std::uint16_t i = 0;
+    while (i < n) {
+      std::uint16_t j = static_cast<std::uint16_t>(i + 1);
+      while (j < n && batch[j]->port == batch[i]->port) ++j;
+      process_burst(sh_.port_index_of_id[batch[i]->port], batch.data() + i, static_cast<std::uint16_t>(j - i), false);
+      i = j;
+    }
+  }
+}
+
+void worker::sweep_fragments(std::uint64_t tms) {
+  // rte_ip_frag stops a sweep when its death row is full: sweep until a pass gives up nothing.
+  // (Experimental in DPDK 22.11, stable since 23.03.)
+  for (;;) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    rte_ip_frag_table_del_expired_entries(frag_tbl_, death_row_.get(), tms);
+#pragma GCC diagnostic pop
+    if (death_row_->cnt == 0) return;
+    free_death_row();
+  }
+}
+
+void worker::refuse_too_big(rte_mbuf* m, const packet_info& info, const egress& e) {
+  // Answered before any rewrite: the error quotes the packet as its sender sent it, and comes from
+  // the address the sender talked to (VIP or LIP). Rate-limited per worker (a flood of big DF
+  // packets must not turn into a flood of errors).
+  if (now_ - too_big_window_ >= ms_to_tsc(100)) {
+    too_big_window_ = now_;
+    too_big_sent_ = 0;
+  }
+  const next_hop back = sh_.cfg->routes.lookup(info.tuple.saddr);
+  if (too_big_sent_ < too_big_per_window && back) {
+    if (rte_mbuf* n = rte_pktmbuf_alloc(sh_.mbufs); n != nullptr) {
+      const std::span<const std::uint8_t> pkt{rte_pktmbuf_mtod_offset(m, const std::uint8_t*, info.l3_off),
+                                              std::min<std::size_t>(rte_pktmbuf_data_len(m), info.frame_len) - info.l3_off};
+      const l2_spec l2{.dst = {}, .src = sh_.ports[back.port].mac, .vlan = false, .vlan_tci = 0};
+      const std::uint16_t mtu = sh_.cfg->ports[e.port].mtu;
+      if (dpdk::build_frame(n, 1300, [&](std::span<std::uint8_t> out) {
+            return build_too_big(out, l2, info.tuple.daddr, pkt, mtu);
+          }) == errc::ok) {
+        ++too_big_sent_;
+        if (send(n, egress{back.addr, back.port})) stats_.icmp_too_big_sent.add();
+      } else {
+        rte_pktmbuf_free(n);
+      }
+    } else {
+      stats_.drops[static_cast<std::size_t>(lb_drop::no_mbuf)].add();
+    }
+  }
+  drop(m, lb_drop::too_big);
+}
+
+void worker::free_death_row() {
+  if (death_row_->cnt == 0) return;
+  stats_.drops[static_cast<std::size_t>(lb_drop::frag_dropped)].add(death_row_->cnt);
+  rte_ip_frag_free_death_row(death_row_.get(), 3);
+}
+
+void worker::send_oversize(rte_mbuf* m, const packet_info& info, const egress& e) {
+  const std::uint16_t mtu = sh_.cfg->ports[e.port].mtu;
+  const std::uint16_t l2 = m->l2_len;
+  const bool v4 = info.family == ip_family::v4;
+  const auto* ip = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, l2);
+  // IPv4 may be fragmented on the way unless DF says no; IPv6 only by its source, or by us when we
+  // reassembled it (we are its receiver as far as fragments go).
+  const bool may = v4 ? (load_be16(ip + 6) & ipv4_frag::dont_fragment) == 0 : (m->ol_flags & reassembled_flag_) != 0;
+  if (!may) {
+    drop(m, lb_drop::too_big);
+    return;
+  }
+  (void)rte_pktmbuf_adj(m, l2);  // rte_ip_frag wants the IP header first
+  std::array<rte_mbuf*, 64> frags;
+  const int n = v4 ? rte_ipv4_fragment_packet(m, frags.data(), frags.size(), mtu, sh_.mbufs, sh_.mbufs)
+                   : rte_ipv6_fragment_packet(m, frags.data(), frags.size(), mtu, sh_.mbufs, sh_.mbufs);
+  rte_pktmbuf_free(m);  // the fragments hold references to its data
+  if (n <= 0) {
+    stats_.drops[static_cast<std::size_t>(lb_drop::frag_failed)].add();
+    return;
+  }
+  stats_.fragmented.add();
+  const std::uint32_t id6 = hton32(++frag6_id_);
+  for (int i = 0; i < n; ++i) {
+    rte_mbuf* f = frags[static_cast<std::size_t>(i)];
+    auto* l2p = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(f, ether_hdr_len));
+    if (l2p == nullptr) {
+      drop(f, lb_drop::frag_failed);
+      continue;
+    }
+    store_be16(l2p + 12, v4 ? ethertype::ipv4 : ethertype::ipv6);
+    std::uint8_t* fip = l2p + ether_hdr_len;
+    if (v4) {  // each fragment's header is new: its checksum too
+      store(fip + 10, std::uint16_t{0});
+      store(fip + 10, internet_checksum({fip, ipv4_hdr_len}));
+    } else {  // one identification per datagram, ours (RFC 8200 4.5)
+      store(fip + ipv6_hdr_len + 4, id6);
+    }
+    dpdk::rte_mbuf_ops::set_tx_offload(f, 0, ether_hdr_len, v4 ? ipv4_hdr_len : ipv6_hdr_len + 8, 0);
+    if (send(f, e)) stats_.frags_out.add();
+  }
 }
 
 void worker::learn(const inet_addr& addr, const mac_addr& mac, bool broadcast) {

@@ -5,6 +5,9 @@
 //   rx_burst(port, queue of this worker) on every port, then the worker's redirect ring
 //   -> parse (fnat::dpdk::parse); malformed -> counted drop (fnat::drop_reason)
 //   -> ARP / neighbour discovery / echo for one of our addresses -> answered in the same mbuf
+//   -> ICMP error: the conn is found by the quote (its reversed tuple), on the lcore that owns the
+//      quoted LIP:lport (a client's error, which has no such owner, visits the workers in turn);
+//      outer and quoted headers translated back (core/icmp_error.hpp)
 //   -> to a LIP and owned by another worker (port plan class, or the RETA in RSS mode)
 //        -> redirect ring of the owner (never twice: a redirected packet is never redirected again)
 //   -> conn table, bulk lookup of the burst's tuples
@@ -28,6 +31,7 @@
 // worker that learns a neighbour passes (address, MAC) to every other worker over a small ring.
 #pragma once
 
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -44,6 +48,8 @@
 
 #include <fnat/core/conn_state.hpp>
 #include <fnat/core/conn_table.hpp>
+#include <fnat/core/fragment.hpp>
+#include <fnat/core/icmp_error.hpp>
 #include <fnat/core/neighbour.hpp>
 #include <fnat/core/object_pool.hpp>
 #include <fnat/core/packet.hpp>
@@ -249,6 +255,7 @@ struct lb_shared {
   void* tx_ctx = nullptr;
   std::uint16_t burst = 32;
   std::atomic<bool> stop{false};
+  std::uint32_t frag_key = 0;  ///< secret of fragment_home (core/fragment.hpp), the same for every worker
 };
 
 /// Per-LIP pool gauges of one worker (telemetry's /fnat/sapool).
@@ -319,6 +326,16 @@ class worker {
 
   void handle_arp(std::uint16_t port, rte_mbuf* m, const packet_info& info);
   void handle_icmp(std::uint16_t port, rte_mbuf* m, packet_info& info);
+  // ICMP errors about a conn (core/icmp_error.hpp): owner lcore, conn lookup by the quote, translation.
+  void handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
+  // IP fragments: to their home worker, reassembled there (rte_ip_frag), then processed as whole
+  // packets; datagrams too big for their egress link fragmented again (or refused).
+  void handle_fragment(std::uint16_t port, rte_mbuf* m, bool redirected);
+  void process_reassembled();
+  void free_death_row();
+  void sweep_fragments(std::uint64_t tms);
+  void send_oversize(rte_mbuf* m, const packet_info& info, const egress& e);
+  void refuse_too_big(rte_mbuf* m, const packet_info& info, const egress& e);
   void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);
   void handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
   /// Rewrites and sends (or holds) `m`; false when it was dropped instead (counted), so that the
@@ -388,6 +405,21 @@ class worker {
   std::uint64_t udp_oneway_max_ = 0;
   std::optional<token_bucket> rst_bucket_;
   std::unique_ptr<refusal_slot[]> refusals_;
+  // IP reassembly (see handle_fragment).
+  rte_ip_frag_tbl* frag_tbl_ = nullptr;
+  std::unique_ptr<rte_ip_frag_death_row> death_row_;
+  std::array<rte_mbuf*, 64> reassembled_{};
+  std::uint16_t reassembled_count_ = 0;
+  std::uint32_t frag6_id_ = 0;          ///< identification of the IPv6 datagrams we fragment
+  std::uint64_t reassembled_flag_ = 0;  ///< mbuf dynflag: a datagram we reassembled (may be refragmented)
+  std::uint64_t frag_cycles_ = 0;       ///< frag_timeout_ms in TSC cycles
+  std::uint64_t young_cycles_ = 0;      ///< under pressure, entries older than this are given up
+  std::uint32_t sweep_every_ = 0;       ///< pressure: this many fragments taken since the last sweep
+  std::uint32_t frags_since_sweep_ = 0;
+  // Rate limit of the "too big" errors we send: at most too_big_per_window per 100 ms.
+  static constexpr std::uint32_t too_big_per_window = 100;
+  std::uint64_t too_big_window_ = 0;
+  std::uint32_t too_big_sent_ = 0;
 };
 
 }  // namespace fnat::lb

@@ -52,8 +52,14 @@ enum class lb_drop : std::uint8_t {
   reverse_path,       ///< a first packet whose source is routed out of another port than it came in on
   half_open_limit,    ///< the lcore's bound on TCP conns in SYN_RECV / SYN_SENT was reached
   udp_oneway_limit,   ///< the lcore's bound on UDP conns that have seen no reply was reached
+  icmp_error_malformed,    ///< an ICMP error whose checksum or quote is unusable (core/icmp_error.hpp)
+  icmp_error_unsupported,  ///< an ICMP error quoting something other than TCP or UDP
+  icmp_error_no_conn,      ///< an ICMP error about no conn of ours (forged, or its conn expired)
+  frag_dropped,       ///< a fragment given up by reassembly: timed out, table full, overlapping, too many
+  frag_failed,        ///< a datagram too big for its egress link could not be fragmented (no mbuf)
+  too_big,            ///< too big for the egress link and not ours to fragment (IPv4 DF, IPv6)
 };
-inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::udp_oneway_limit) + 1;
+inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::too_big) + 1;
 
 [[nodiscard]] constexpr std::string_view to_string(lb_drop d) noexcept {
   switch (d) {
@@ -78,6 +84,12 @@ inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::u
     case lb_drop::reverse_path: return "reverse_path";
     case lb_drop::half_open_limit: return "half_open_limit";
     case lb_drop::udp_oneway_limit: return "udp_oneway_limit";
+    case lb_drop::icmp_error_malformed: return "icmp_error_malformed";
+    case lb_drop::icmp_error_unsupported: return "icmp_error_unsupported";
+    case lb_drop::icmp_error_no_conn: return "icmp_error_no_conn";
+    case lb_drop::frag_dropped: return "frag_dropped";
+    case lb_drop::frag_failed: return "frag_failed";
+    case lb_drop::too_big: return "too_big";
   }
   return "unknown";
 }
@@ -113,6 +125,15 @@ struct worker_stats {
   // Gauges, refreshed every tick by the worker.
   counter half_open;        ///< TCP conns in SYN_RECV / SYN_SENT
   counter udp_oneway;       ///< UDP conns that have seen no reply
+  // ICMP errors about a conn, translated (core/icmp_error.hpp).
+  counter icmp_errors_out;  ///< from the real-server side to a client (as the VIP's)
+  counter icmp_errors_in;   ///< from a client to a real server (as the LIP's)
+  // IP fragments (core/fragment.hpp, rte_ip_frag).
+  counter frags_in;         ///< fragments taken into this worker's reassembly table
+  counter reassembled;      ///< datagrams completed from them
+  counter fragmented;       ///< datagrams fragmented to the egress MTU
+  counter frags_out;        ///< fragments those made
+  counter icmp_too_big_sent;  ///< fragmentation needed / packet too big sent for a packet we could not forward
 
   [[nodiscard]] std::uint64_t total_drops() const noexcept {
     std::uint64_t n = 0;

@@ -48,6 +48,13 @@ void per_counter(const worker_stats& s, F&& f) {
   f("rsts_limited", s.rsts_limited.get());
   f("half_open", s.half_open.get());
   f("udp_oneway", s.udp_oneway.get());
+  f("icmp_errors_out", s.icmp_errors_out.get());
+  f("icmp_errors_in", s.icmp_errors_in.get());
+  f("frags_in", s.frags_in.get());
+  f("reassembled", s.reassembled.get());
+  f("fragmented", s.fragmented.get());
+  f("frags_out", s.frags_out.get());
+  f("icmp_too_big_sent", s.icmp_too_big_sent.get());
   f("drops", s.total_drops());
   for (std::size_t r = 1; r < drop_reason_count; ++r)
     f(("drop_" + std::string(to_string(static_cast<drop_reason>(r)))).c_str(), s.parse_drops[r].get());

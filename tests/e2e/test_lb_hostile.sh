@@ -10,12 +10,14 @@
 #     the /fnat/stats counter drop_<reason> grows by exactly the number of frames sent and no other
 #     drop_* counter moves. Cases: unknown EtherType, QinQ and three tags, malformed and truncated
 #     ARP, truncated IPv4 / IPv6 header, IP version not matching the EtherType, IHL below 5, IP
-#     length beyond the frame or below the header, IPv4 options, IPv6 fragments (the first and a
-#     later one), IPv6 extension headers, IPv4-mapped IPv6 addresses, multicast / loopback /
+#     length beyond the frame or below the header, IPv4 options, malformed IPv6 fragments, IPv6
+#     fragments (the first and a later one) of datagrams that never complete (frag_dropped), IPv6
+#     extension headers, IPv4-mapped IPv6 addresses, multicast / loopback /
 #     unspecified / reserved sources, unknown L4 protocols, truncated TCP / UDP / ICMP headers, TCP
 #     data offset out of range, UDP length 0 / short / long, IPv6 UDP without checksum, TTL or hop
 #     limit 0 / 1, a first TCP packet that is not a SYN, packets to a LIP port with no conn, to a
-#     VIP port, address or network nobody serves, ICMP we do not answer, and malformed ND; and what
+#     VIP port, address or network nobody serves, ICMP we do not answer, an ICMP error whose quote is not
+#     an IP header, and malformed ND; and what
 #     a first packet must not claim before it spends a conn and a port (issue 14): a wrong IPv4
 #     header checksum (on any packet), a wrong TCP / UDP checksum, a source that is one of the
 #     balancer's own addresses (a "land" SYN from the VIP to the VIP, a LIP, an interface address), the
@@ -227,10 +229,14 @@ dropped("ip_options", "IPv4 options: record route, router alert, 40 bytes of NOP
          E() / ip4(options=[IPOption(b"\x01" * 40)]) / syn()])
 # (IPv4 fragments never reach the balancer one by one: DPDK's af_packet PMD joins its sockets in a
 # PACKET_FANOUT group with PACKET_FANOUT_FLAG_DEFRAG, so the kernel reassembles them first; section 2
-# sends a whole fragmented datagram. IPv6 fragments are not reassembled there.)
-dropped("fragment", "IPv6 first fragment (M set) and later fragment (offset), with a fragment header",
-        [E() / ip6() / IPv6ExtHdrFragment(m=1, id=7) / udp() / Raw(b"x" * 16),
-         E() / ip6() / IPv6ExtHdrFragment(offset=10, id=8) / Raw(b"x" * 16)])
+# sends a whole fragmented datagram. IPv6 fragments are not reassembled there: the balancer does.)
+dropped("fragment", "IPv6 fragments that are malformed as such: M set and 13 bytes (not a multiple of 8), empty",
+        [E() / ip6() / IPv6ExtHdrFragment(m=1, id=7) / Raw(b"x" * 13),
+         E() / ip6() / IPv6ExtHdrFragment(offset=10, id=8)])
+dropped("frag_dropped", "IPv6 first fragment (M set) and later fragment (offset) of datagrams that never complete "
+        "(given up after frag_timeout_ms)",
+        [E() / ip6() / IPv6ExtHdrFragment(m=1, id=9) / udp() / Raw(b"x" * 16),
+         E() / ip6() / IPv6ExtHdrFragment(offset=10, id=10) / Raw(b"x" * 16)])
 dropped("ipv6_ext_header", "IPv6 hop-by-hop, routing and destination options headers",
         [E() / ip6() / IPv6ExtHdrHopByHop() / syn(), E() / ip6() / IPv6ExtHdrRouting() / syn(),
          E() / ip6() / IPv6ExtHdrDestOpt() / udp() / Raw(b"x")])
@@ -268,9 +274,10 @@ dropped("not_for_us", "SYN to VIP:81, UDP to VIP:9, SYN to an unused VIP, to a f
         [E() / ip4() / TCP(sport=port(), dport=81, flags="S"), E() / ip4() / UDP(sport=port(), dport=9),
          E() / ip4(dst=VIP4.rsplit(".", 1)[0] + ".200") / syn(), E() / ip4(dst="203.0.113.1") / syn(),
          E() / ip6(dst=VIP6.rsplit(":", 1)[0] + ":200") / syn(), E() / ip4(dst="203.0.113.1") / ICMP()])
-dropped("unsupported", "ICMP timestamp and echo reply to the balancer, ICMPv6 destination unreachable",
-        [E() / ip4(dst=LB4) / ICMP(type=13), E() / ip4(dst=LB4) / ICMP(type=0),
-         E() / ip6(dst=LB6) / ICMPv6DestUnreach() / Raw(bytes(48))])
+dropped("unsupported", "ICMP timestamp and echo reply to the balancer",
+        [E() / ip4(dst=LB4) / ICMP(type=13), E() / ip4(dst=LB4) / ICMP(type=0)])
+dropped("icmp_error_malformed", "ICMPv6 destination unreachable quoting 48 zero bytes (no IPv6 header)",
+        [E() / ip6(dst=LB6) / ICMPv6DestUnreach() / Raw(bytes(48))])
 dropped("nd_malformed", "neighbour solicitation with hop limit 64, and with code 1",
         [E() / ip6(dst=LB6, hlim=64) / ICMPv6ND_NS(tgt=LB6) / ICMPv6NDOptSrcLLAddr(lladdr=CMAC),
          E() / ip6(dst=LB6, hlim=255) / ICMPv6ND_NS(tgt=LB6, code=1) / ICMPv6NDOptSrcLLAddr(lladdr=CMAC)])

@@ -15,16 +15,18 @@
 #     total of all drops equals the total of malformed frames (nothing is dropped twice or under
 #     another reason). Cases: frames shorter than an Ethernet header or cut inside a VLAN tag,
 #     unknown EtherTypes, truncated IPv4 / IPv6 headers, IP version not matching the EtherType, IHL
-#     below 5, IP lengths beyond the frame or below the header, IPv4 options, IPv4 fragments (a
-#     whole datagram's fragments, and lone first / middle / last ones) and IPv6 fragments, IPv6
+#     below 5, IP lengths beyond the frame or below the header, IPv4 options, fragments malformed
+#     as such, lone IPv4 and IPv6 first / middle / last fragments (held for reassembly, then given
+#     up after frag_timeout_ms: frag_dropped), IPv6
 #     extension headers, IPv4-mapped IPv6, bad sources, unknown L4 protocols, truncated TCP / UDP /
 #     ICMP headers, TCP data offsets below 5 or beyond the segment, bad UDP lengths, IPv6 UDP
 #     without checksum, TTL / hop limit expired, first TCP packets that are not a SYN, unknown LIP
 #     ports and VIP ports, and malformed ARP. Every strict prefix of 4 valid frames is dropped too,
 #     each as a truncation.
 #  2. The valid frames mixed in (IPv4 / IPv6 SYNs with options, UDP datagrams, one behind an 802.1Q
-#     tag, one with Ethernet padding, and a 4000-byte UDP datagram that arrives as a chain of mbuf
-#     segments) are forwarded: server.pcap holds each one exactly once, rewritten FullNAT (source
+#     tag, one with Ethernet padding, a 4000-byte UDP datagram that arrives as a chain of mbuf
+#     segments (the links' mtu is 9000 here), and a datagram sent in 4 fragments, which the balancer
+#     reassembles) are forwarded: server.pcap holds each one exactly once, rewritten FullNAT (source
 #     LIP, destination the real server and its port, TTL / hop limit one less, payload unchanged)
 #     with a correct IPv4 header checksum and a correct TCP / UDP checksum.
 #  3. No crash, no sanitizer report, exit status 0, leak check passes.
@@ -55,7 +57,7 @@ CMAC, LBMAC = os.environ["CLIENT_MAC"], "02:70:63:61:70:00"
 C4, C6 = "198.18.0.2", "2001:2:0:1::2"
 VIP4, VIP6, LIP4, LIP6 = "198.18.1.100", "2001:2:0:3::100", "198.18.2.100", "2001:2:0:2::100"
 HTTP, ECHO = 80, 5353
-frames, expect, valid = [], {}, []
+frames, expect, valid, extra_valid = [], {}, [], []
 craft = Craft(CMAC, LBMAC, C4, C6, VIP4, VIP6, HTTP, ECHO)
 E, ip4, ip6, syn, udp, raw_ip4 = craft.E, craft.ip4, craft.ip6, craft.syn, craft.udp, craft.raw_ip4
 
@@ -93,9 +95,15 @@ drop("ip_options", E() / ip4(options=[IPOption_RR()]) / syn(), E() / ip4(options
 whole = IP(bytes(ip4(id=4242) / udp() / Raw(b"f" * 200)))
 parts = fragment(whole, fragsize=64)
 assert len(parts) == 4
-drop("fragment", *[E() / p for p in parts])
-drop("fragment", E() / ip4(flags="MF") / udp(), E() / ip4(flags="MF", frag=8) / Raw(bytes(16)),
-     E() / ip4(frag=100, proto=6) / Raw(bytes(20)), E() / ip4(flags="MF", frag=0) / syn(),
+# A whole datagram's fragments: reassembled by the balancer, forwarded as one datagram.
+frames.extend(bytes(E() / p) for p in parts)
+extra_valid.append(bytes(E() / whole))
+# Fragments malformed as such (MF with a length not a multiple of 8, an empty one): fragment.
+drop("fragment", E() / ip4(flags="MF", frag=0) / syn(), E() / ip6() / IPv6ExtHdrFragment(m=1, id=9) / Raw(b"x" * 13),
+     E() / ip4(flags="MF", frag=16, proto=17))
+# Lone first / middle / last fragments: held for reassembly, given up after frag_timeout_ms (10 here).
+drop("frag_dropped", E() / ip4(flags="MF") / udp(), E() / ip4(flags="MF", frag=8) / Raw(bytes(16)),
+     E() / ip4(frag=100, proto=6) / Raw(bytes(20)),
      E() / ip6() / IPv6ExtHdrFragment(m=1, id=7) / udp() / Raw(b"x" * 16),
      E() / ip6() / IPv6ExtHdrFragment(offset=10, id=8) / Raw(b"x" * 16))
 drop("ipv6_ext_header", E() / ip6() / IPv6ExtHdrHopByHop() / syn(), E() / ip6() / IPv6ExtHdrRouting() / syn(),
@@ -132,7 +140,7 @@ wrpcap(sys.argv[1], [Raw(f) for f in frames])
 # An empty capture (the server port's rx): the global header alone, Ethernet link type.
 open(sys.argv[2], "wb").write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
 json.dump({"frames": len(frames), "drops": expect, "prefixes": len(prefixes),
-           "valid": [frames[i].hex() for i in valid]}, open(sys.argv[3], "w"))
+           "valid": [frames[i].hex() for i in valid] + [f.hex() for f in extra_valid]}, open(sys.argv[3], "w"))
 print(f"{len(frames)} frames: {sum(expect.values())} malformed under {len(expect)} reasons, "
       f"{len(prefixes)} truncations, {len(valid)} valid")
 EOF
@@ -145,9 +153,11 @@ idle = backoff
 conns_per_lcore = 4096
 local_ports = 10000-19999
 telemetry = on
+frag_timeout_ms = 10
 
 [port net_pcap0]
 role = client
+mtu = 9000
 address = 198.18.0.1/24
 address = 2001:2:0:1::1/64
 address = 198.18.1.1/24
@@ -157,6 +167,7 @@ neighbour = 2001:2:0:1::2 $CLIENT_MAC
 
 [port net_pcap1]
 role = server
+mtu = 9000
 address = 198.18.2.1/24
 address = 2001:2:0:2::1/64
 neighbour = 198.18.2.11 $RS_MAC

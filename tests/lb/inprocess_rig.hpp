@@ -58,6 +58,8 @@ struct rig_options {
   std::string name = "ip";             ///< prefix of ports, rings and pools (unique per process)
   unsigned established_s = 30;         ///< tcp_established and tcp_syn_recv timeouts
   std::string global_extra = "";       ///< more "key = value\n" lines for [global]
+  unsigned udp_s = 1;                  ///< udp_oneway and udp_normal timeouts
+  unsigned server_mtu = 1500;          ///< [port] mtu of the server-side port
 };
 
 inline std::string config_text(const rig_options& o, const std::string& cport, const std::string& sport) {
@@ -68,11 +70,12 @@ inline std::string config_text(const rig_options& o, const std::string& cport, c
   t += "[timeouts]\ntcp_syn_recv = " + std::to_string(o.established_s) + "\ntcp_established = " +
        std::to_string(o.established_s) + "\ntcp_close = 1\ntcp_time_wait = 1\ntcp_fin_wait = 1\n"
        "tcp_close_wait = 1\ntcp_last_ack = 1\n"
-       "udp_oneway = 1\nudp_normal = 1\n";
+       "udp_oneway = " + std::to_string(o.udp_s) + "\nudp_normal = " + std::to_string(o.udp_s) + "\n";
   t += "[port " + cport + "]\nrole = client\naddress = 198.18.0.1/24\naddress = 2001:2:0:1::1/64\n"
        "address = 198.18.1.1/24\naddress = 2001:2:0:3::1/64\ngateway = 198.18.0.254\ngateway = 2001:2:0:1::fe\n"
        "neighbour = 198.18.0.254 02:aa:00:00:00:fe\nneighbour = 2001:2:0:1::fe 02:aa:00:00:00:fd\n";
   t += "[port " + sport + "]\nrole = server\naddress = 198.18.2.1/24\naddress = 2001:2:0:2::1/64\n";
+  if (o.server_mtu != 1500) t += "mtu = " + std::to_string(o.server_mtu) + "\n";
   for (int i = 1; i <= 3; ++i) {
     t += "neighbour = 198.18.2.1" + std::to_string(i) + " 02:bb:00:00:00:0" + std::to_string(i) + "\n";
     t += "neighbour = 2001:2:0:2::1" + std::to_string(i) + " 02:bb:00:00:00:0" + std::to_string(i) + "\n";

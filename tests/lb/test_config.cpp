@@ -237,10 +237,12 @@ TEST_CASE("section and key errors name the line", "[config]") {
        {inserted(2, {"stearing = rss"}),
         "lb.ini:3: [global] stearing = rss: unknown key; [global] takes workers, steering, idle, idle_sleep_us, "
         "conns_per_lcore, sa_pool_buckets, local_ports, class_bits, timer_tick_ms, log_level, telemetry, "
-        "conn_table_capacity, max_half_open, max_udp_oneway, syn_refusal, rst_rate, rst_burst"}},
+        "conn_table_capacity, max_half_open, max_udp_oneway, syn_refusal, rst_rate, rst_burst, frag_entries, "
+         "frag_timeout_ms"}},
       {"unknown port key",
-       {inserted(4, {"mtu = 1500"}),
-        "lb.ini:5: [port p0] mtu = 1500: unknown key; [port NAME] takes role, address, gateway, neighbour"}},
+       {inserted(4, {"speed = 1500"}),
+        "lb.ini:5: [port p0] speed = 1500: unknown key; [port NAME] takes role, mtu, address, gateway, neighbour"}},
+      {"mtu out of range", {inserted(4, {"mtu = 9001"}), "lb.ini:5: [port p0] mtu = 9001: out of range 576..9000"}},
       {"a single key twice",
        {inserted(2, {"workers = 2"}), "lb.ini:3: [global] workers = 2: given twice (first at line 2)"}},
       {"vip twice",
