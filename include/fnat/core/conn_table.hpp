@@ -73,8 +73,11 @@
 //   find_bulk(keys, out)                up to 64 keys, memory latency overlapped (below)
 //   insert(conn, in, out)               both nodes or neither: if the outbound tuple is taken, the
 //                                       inbound node just linked is unlinked again (errc::exists)
-//   check_insert(in, out)               two-phase: are both tuples free and is there room (table and
-//                                       chains)?
+//   check_insert(in, out)               are both tuples free and is there room (table and chains)?
+//   prepare_insert / commit_insert      two-phase, as Boost's insert_unique_check / _commit: the
+//                                       first checks and hands out a ticket (both hashes), the
+//                                       second links with no search; an insert or erase in between
+//                                       makes the ticket stale (caught in checked mode)
 //   erase(conn)                         unlinks both nodes
 // All O(1) on average (O(max_chain) in the worst case), noexcept, no allocation, counted in stats().
 // A table made for N conns refuses the N+1st with errc::table_full.
@@ -389,6 +392,7 @@ class conn_table {
         capacity_(std::exchange(o.capacity_, 0)),
         max_chain_(o.max_chain_),
         size_(std::exchange(o.size_, 0)),
+        version_(o.version_ + 1),
         stats_(std::exchange(o.stats_, {})),
         set_(bucket_traits(&spare_, 1)) {
     take_set(o);
@@ -404,6 +408,7 @@ class conn_table {
       capacity_ = std::exchange(o.capacity_, 0);
       max_chain_ = o.max_chain_;
       size_ = std::exchange(o.size_, 0);
+      version_ = o.version_ + 1;
       stats_ = std::exchange(o.stats_, {});
       take_set(o);
     }
@@ -525,11 +530,12 @@ class conn_table {
     fill(hk.out_, out, out_hash, direction::outbound);
     set_.insert_unique_commit(hk.out_, cd);
     ++size_;
+    ++version_;
     ++stats_.inserts;
     return errc::ok;
   }
 
-  /// First phase of a two-phase insert: would insert(c, in, out) succeed now? Changes nothing and
+  /// Would insert(c, in, out) succeed now? Changes nothing and
   /// counts nothing. Returns: errc::ok, errc::table_full, errc::bucket_full or errc::exists (also for
   /// in == out), in insert()'s order.
   /// The answer holds until the table is next modified. Complexity: two probes.
@@ -545,6 +551,58 @@ class conn_table {
     return errc::ok;
   }
 
+  /// What prepare_insert learnt, for commit_insert: both hashes (Boost's commit data is the hash
+  /// alone, since the table never rehashes) and the table's modification count when it was made.
+  struct insert_ticket {
+    std::uint32_t in_hash = 0;
+    std::uint32_t out_hash = 0;
+    std::uint64_t version = 0;
+  };
+
+  /// First phase of a two-phase insert, as Boost.Intrusive's insert_unique_check: checks what
+  /// insert(c, in, out) would check and, on errc::ok, fills `t` so that commit_insert can link both
+  /// tuples without searching again. Use it when the conn's memory or another resource should be
+  /// claimed only once the table has said yes (session_table claims a local port in between).
+  /// Returns: errc::ok, errc::table_full, errc::bucket_full or errc::exists (also for in == out), in
+  /// insert()'s order. Counts nothing. The ticket is valid until the table is next modified.
+  /// Complexity: two probes. noexcept.
+  [[nodiscard]] errc prepare_insert(const key_type& in, const key_type& out, insert_ticket& t) const noexcept {
+    return prepare_insert_with_hash(in, hash_of(in), out, hash_of(out), t);
+  }
+  [[nodiscard]] errc prepare_insert_with_hash(const key_type& in, std::uint32_t in_hash, const key_type& out,
+                                              std::uint32_t out_hash, insert_ticket& t) const noexcept {
+    const errc rc = check_insert_with_hash(in, in_hash, out, out_hash);
+    if (rc == errc::ok) t = insert_ticket{in_hash, out_hash, version_};
+    return rc;
+  }
+
+  /// Second phase: links c under `in` and `out` as prepare_insert(in, out, t) found them free.
+  /// Requires: t came from prepare_insert with these tuples and nothing was inserted or erased
+  /// since; c is in no table. Checked mode verifies the ticket's version and c, and returns
+  /// errc::invalid_argument (nothing linked) when either is wrong; unchecked, a stale ticket can
+  /// link a duplicate tuple. Returns: errc::ok. Complexity: O(1), no search. noexcept.
+  errc commit_insert(Conn& c, const key_type& in, const key_type& out, const insert_ticket& t) noexcept {
+    hooks_type& hk = Access::hooks(c);
+#if defined(FNAT_CHECKED)
+    if (t.version != version_ || hk.in_.is_linked() || hk.out_.is_linked() || t.in_hash != hash_of(in) ||
+        t.out_hash != hash_of(out)) {
+      ++stats_.insert_invalid;
+      return errc::invalid_argument;
+    }
+#endif
+    typename set_type::insert_commit_data cd;
+    fill(hk.in_, in, t.in_hash, direction::inbound);
+    cd.hash = t.in_hash;
+    set_.insert_unique_commit(hk.in_, cd);
+    fill(hk.out_, out, t.out_hash, direction::outbound);
+    cd.hash = t.out_hash;
+    set_.insert_unique_commit(hk.out_, cd);
+    ++size_;
+    ++version_;
+    ++stats_.inserts;
+    return errc::ok;
+  }
+
   /// Unlinks both tuples of conn c. The conn itself is untouched otherwise (free it yourself).
   /// Returns: errc::ok; errc::not_found if c is in no table; errc::foreign if c is linked in
   /// another table (nothing changes). Complexity: two chain walks (bucket head and the nodes
@@ -555,6 +613,7 @@ class conn_table {
     if (!unlink(hk.in_)) return errc::foreign;  // not in this table's chain: another lcore's conn
     unlink(hk.out_);
     --size_;
+    ++version_;
     ++stats_.erases;
     return errc::ok;
   }
@@ -687,6 +746,7 @@ class conn_table {
     bucket_count_ = 0;
     mask_ = 0;
     size_ = 0;
+    ++version_;
   }
 
   static void fill(node_type& n, const key_type& key, std::uint32_t h, direction d) noexcept {
@@ -784,6 +844,7 @@ class conn_table {
   std::size_t capacity_ = 0;
   std::size_t max_chain_ = 0;
   std::size_t size_ = 0;
+  std::uint64_t version_ = 0;  ///< inserts and erases so far: what makes an insert_ticket stale
   conn_table_stats stats_{};
   bucket_type spare_;  ///< the one bucket set_ uses when the table has no array (moved from)
   set_type set_;       ///< over buckets_ when the table has them, else over spare_
