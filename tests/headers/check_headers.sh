@@ -10,7 +10,7 @@ n=0
 dpdk_flags=$(pkg-config --cflags libdpdk | sed -e "s/-I/-isystem /g")
 for h in $(cd "$inc" && find fnat -name '*.hpp' | sort); do
   extra=""
-  case $h in fnat/core/*) ;; *) extra=$dpdk_flags ;; esac
+  case $h in fnat/core/* | fnat/core.hpp) ;; *) extra=$dpdk_flags ;; esac
   # shellcheck disable=SC2086
   if ! printf '#include <%s>\n#include <%s>\n' "$h" "$h" |
       "$cxx" -std=c++20 -Wall -Wextra -Werror -fsyntax-only -I"$inc" $extra -x c++ -; then
