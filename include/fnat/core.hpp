@@ -10,6 +10,7 @@
 #include "fnat/core/conn_state.hpp"
 #include "fnat/core/conn_table.hpp"
 #include "fnat/core/error.hpp"
+#include "fnat/core/fragment.hpp"
 #include "fnat/core/hash.hpp"
 #include "fnat/core/headers.hpp"
 #include "fnat/core/icmp_error.hpp"
