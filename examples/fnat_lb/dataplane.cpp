@@ -294,14 +294,10 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
     if (sh_.lip_map.find(pi.tuple.daddr) != nullptr) {
       const std::size_t owner = owner_of_reply(lp, pi);
       if (owner != index_ && owner < plan.size()) {
-        m->port = lp.port_id;  // the owner finds the port by it; net_ring leaves it unset
-        if (redirected) {
+        if (redirected)
           drop(m, lb_drop::misdirected);
-        } else if (sh_.redirect && sh_.redirect->try_handoff(index_, owner, &m, 1) == 1) {
-          stats_.redirected_out.add();
-        } else {
-          drop(m, lb_drop::ring_full);
-        }
+        else
+          hand_off(m, lp.port_id, owner);
         continue;
       }
     }
@@ -323,6 +319,16 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
 }
 
 // ---- forwarding ---------------------------------------------------------------------------------
+
+// Passes m to worker `to` over its redirect ring. The receiver finds the port by m->port, which
+// some PMDs (net_ring) leave unset, so it is set here, for every kind of hand-off.
+void worker::hand_off(rte_mbuf* m, std::uint16_t port_id, std::size_t to) {
+  m->port = port_id;
+  if (sh_.redirect && sh_.redirect->try_handoff(index_, to, &m, 1) == 1)
+    stats_.redirected_out.add();
+  else
+    drop(m, lb_drop::ring_full);
+}
 
 void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir) {
   // A packet that expires here never reaches the other side: it neither moves the conn's state (a
@@ -572,8 +578,6 @@ void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& inf
   }
   const inet_tuple key = err.conn_key();
   const std::size_t workers = sh_.plan->size();
-  // The receiving worker finds the port by m->port, which some PMDs (net_ring) leave unset.
-  m->port = sh_.ports[port].port_id;
   const bool to_lip = sh_.lip_map.find(key.daddr) != nullptr;
   if (to_lip) {
     // About LIP:lport -> RS: owned like the conn's replies, whose tuple the key is.
@@ -581,13 +585,10 @@ void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& inf
     as_reply.tuple = key;
     const std::size_t owner = owner_of_reply(sh_.ports[port], as_reply);
     if (owner != index_ && owner < workers) {
-      if (redirected) {
+      if (redirected)
         drop(m, lb_drop::misdirected);
-      } else if (sh_.redirect && sh_.redirect->try_handoff(index_, owner, &m, 1) == 1) {
-        stats_.redirected_out.add();
-      } else {
-        drop(m, lb_drop::ring_full);
-      }
+      else
+        hand_off(m, sh_.ports[port].port_id, owner);
       return;
     }
   }
@@ -600,11 +601,7 @@ void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& inf
     const std::uint32_t visited = redirected ? m->hash.usr : 0;
     if (!to_lip && sh_.redirect && visited + 1 < workers) {
       m->hash.usr = visited + 1;
-      if (sh_.redirect->try_handoff(index_, (index_ + 1) % workers, &m, 1) == 1) {
-        stats_.redirected_out.add();
-      } else {
-        drop(m, lb_drop::ring_full);
-      }
+      hand_off(m, sh_.ports[port].port_id, (index_ + 1) % workers);
       return;
     }
     drop(m, lb_drop::icmp_error_no_conn);
@@ -649,17 +646,13 @@ void worker::handle_fragment(std::uint16_t port, rte_mbuf* m, bool redirected) {
     drop(m, r);
     return;
   }
-  m->port = lp.port_id;  // the home worker finds the port by it; net_ring leaves it unset
   const bool to_lip = sh_.lip_map.find(fi.daddr) != nullptr;
   const std::size_t home = fragment_home(fi, to_lip, sh_.frag_key, sh_.plan->size());
   if (home != index_) {
-    if (redirected) {
+    if (redirected)
       drop(m, lb_drop::misdirected);
-    } else if (sh_.redirect && sh_.redirect->try_handoff(index_, home, &m, 1) == 1) {
-      stats_.redirected_out.add();
-    } else {
-      drop(m, lb_drop::ring_full);
-    }
+    else
+      hand_off(m, lp.port_id, home);
     return;
   }
   stats_.frags_in.add();

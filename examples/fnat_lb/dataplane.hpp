@@ -336,6 +336,8 @@ class worker {
   void sweep_fragments(std::uint64_t tms);
   void send_oversize(rte_mbuf* m, const packet_info& info, const egress& e);
   void refuse_too_big(rte_mbuf* m, const packet_info& info, const egress& e);
+  // To worker `to` over its redirect ring (counted as redirected out, or dropped as ring_full).
+  void hand_off(rte_mbuf* m, std::uint16_t port_id, std::size_t to);
   void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);
   void handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected);
   /// Rewrites and sends (or holds) `m`; false when it was dropped instead (counted), so that the

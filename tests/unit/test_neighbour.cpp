@@ -246,7 +246,13 @@ TEST_CASE("neighbour cache: learning policy and rejected input", "[neighbour]") 
 }
 
 TEST_CASE("neighbour cache: a full cache evicts by second chance, never static or waiting entries", "[neighbour]") {
-  auto c = make({.capacity = 8});
+  // A fixed hash key: the clock hand walks slots, and backward-shift deletion moves entries between
+  // them, so which referenced entry an eviction spares depends on where the keys land. With the
+  // process's random key this test's exact survivors held in ~91% of runs; the placement is pinned
+  // here, and what holds for any key (size, eviction count, new entries kept) is checked the same.
+  auto made = cache::make({.capacity = 8}, fnat::tuple_hash(fnat::hash_secret{0x0123456789abcdefULL, 0xfedcba9876543210ULL}));
+  REQUIRE(made);
+  cache c = std::move(*made);
   sink s;
   for (std::uint32_t i = 0; i < 8; ++i)
     REQUIRE(c.learn(v4(0xc6120200 + i), mac(static_cast<std::uint8_t>(i + 1)), 0, learn_mode::create, s.on_release()) ==

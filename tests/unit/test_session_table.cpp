@@ -101,7 +101,7 @@ struct world {
 
 }  // namespace
 
-TEST_CASE("session table: open files both tuples, a port of this lcore and an armed timer; close gives all back",
+TEST_CASE("session table: open files both tuples, a port of this lcore and an armed timer, and close gives all back",
           "[session_table]") {
   world w(1024, 20000, 20063, 32, 4);  // 4 lcores: this lcore (index 0) owns one port class in four
   const inet_tuple in = client_tuple(1);
