@@ -25,6 +25,7 @@
 #include "fnat/core/scheduler.hpp"
 #include "fnat/core/seq_adjust.hpp"
 #include "fnat/core/session_table.hpp"
+#include "fnat/core/syn_cookie.hpp"
 #include "fnat/core/tcp_options.hpp"
 #include "fnat/core/tcp_reset.hpp"
 #include "fnat/core/timer_wheel.hpp"
