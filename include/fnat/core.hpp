@@ -29,5 +29,6 @@
 #include "fnat/core/tcp_options.hpp"
 #include "fnat/core/tcp_reset.hpp"
 #include "fnat/core/timer_wheel.hpp"
+#include "fnat/core/toa.hpp"
 #include "fnat/core/toeplitz.hpp"
 #include "fnat/core/token_bucket.hpp"
