@@ -18,6 +18,7 @@
 #include "fnat/core/object_pool.hpp"
 #include "fnat/core/packet.hpp"
 #include "fnat/core/port_plan.hpp"
+#include "fnat/core/proxy_protocol.hpp"
 #include "fnat/core/reta.hpp"
 #include "fnat/core/rss_ports.hpp"
 #include "fnat/core/sa_pool.hpp"
