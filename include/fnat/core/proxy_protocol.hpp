@@ -45,7 +45,9 @@
 //    the header or a CRC32C TLV whose length is not 4, a CRC mismatch, a header above the caller's
 //    bound (parse_limits::max_v2_len; a balancer wants the header inside the first segment).
 // A LOCAL command (and v1 UNKNOWN) parses as local = true without addresses: the receiver uses the
-// connection's own. UNSPEC and UNIX families parse without endpoints (family() tells). TLVs are
+// connection's own. UNSPEC and UNIX families parse without endpoints (`fam` tells). An IPv4-mapped
+// address (::ffff:a.b.c.d) in a TCP6 / v2 IPv6 header is an IPv4 client in inet_addr's terms and
+// comes back as one: src and dst may then differ in family (encoders refuse such a pair). TLVs are
 // validated structurally and returned as a span for the caller to read with for_each_tlv.
 // Everything is noexcept, allocation-free, O(header length).
 #pragma once
@@ -453,8 +455,9 @@ inline std::size_t pp_format_decimal(std::uint32_t v, char* out) noexcept {
 [[nodiscard]] inline proxy_header parse_proxy_header(std::span<const std::uint8_t> bytes,
                                                      const proxy_parse_limits& limits = {}) noexcept {
   static constexpr std::uint8_t v1_sig[5] = {'P', 'R', 'O', 'X', 'Y'};  // the spec's v1 test
+  if (bytes.empty()) return detail::pp_fail(proxy_error::truncated);  // (memcmp of a null span is UB)
   const std::size_t n2 = bytes.size() < pp2::signature.size() ? bytes.size() : pp2::signature.size();
-  if (bytes.size() > 0 && std::memcmp(bytes.data(), pp2::signature.data(), n2) == 0)
+  if (std::memcmp(bytes.data(), pp2::signature.data(), n2) == 0)
     return n2 < pp2::signature.size() ? detail::pp_fail(proxy_error::truncated) : detail::parse_v2(bytes, limits);
   const std::size_t n1 = bytes.size() < sizeof v1_sig ? bytes.size() : sizeof v1_sig;
   if (std::memcmp(bytes.data(), v1_sig, n1) != 0) return detail::pp_fail(proxy_error::not_proxy);
