@@ -101,7 +101,7 @@ struct rig {
     rte_mbuf* m = fnat::test::make_mbuf(f);
     const auto st = fnat::test::wire_deliver(to_server ? smodel : cmodel, to_server ? server : client, &m, 1);
     REQUIRE(st.delivered == 1);
-    for (std::size_t i = 0; i < fwd->size(); ++i) fwd->poll(i, now);
+    for (std::size_t i = 0; i < fwd->workers.size(); ++i) fwd->poll(i, now);
     std::vector<sent> out = drain(!to_server), back = drain(to_server);
     out.insert(out.end(), back.begin(), back.end());
     return out;
@@ -122,12 +122,12 @@ struct rig {
   }
   std::size_t sessions() const {
     std::size_t n = 0;
-    for (std::size_t i = 0; i < fwd->size(); ++i) n += fwd->at(i).table->size();
+    for (std::size_t i = 0; i < fwd->workers.size(); ++i) n += fwd->workers[i]->table->size();
     return n;
   }
   std::uint64_t drops(minimal::drop d) const {
     std::uint64_t n = 0;
-    for (std::size_t i = 0; i < fwd->size(); ++i) n += fwd->at(i).drops[static_cast<std::size_t>(d)];
+    for (std::size_t i = 0; i < fwd->workers.size(); ++i) n += fwd->workers[i]->drops[static_cast<std::size_t>(d)];
     return n;
   }
 };
@@ -163,7 +163,7 @@ TEST_CASE("minimal: TCP and UDP over IPv4 and IPv6 forwarded byte for byte both 
       const std::uint16_t lport = fnat::ntoh16(pi.tuple.sport);
       const std::uint16_t worker = to_rs[0].queue;
       // The lport belongs to the lcore that opened the session, so its replies are steered back there.
-      CHECK(r.fwd->plan().class_owner(lport) == worker);
+      CHECK(r.fwd->plan.class_owner(lport) == worker);
       workers_used.insert(worker);
       ++opened;
       frame_spec out = in;  // what the real server must receive: LIP:lport -> RS:rport, TTL - 1
@@ -199,7 +199,7 @@ TEST_CASE("minimal: TCP and UDP over IPv4 and IPv6 forwarded byte for byte both 
     }
   CHECK(workers_used.size() == 2);  // both lcores opened sessions (RSS on the client side)
   CHECK(r.sessions() == opened);
-  for (std::size_t i = 0; i < r.fwd->size(); ++i) CHECK(r.fwd->leak_report(i).empty());
+  for (std::size_t i = 0; i < r.fwd->workers.size(); ++i) CHECK(r.fwd->workers[i]->leak_report().empty());
 
   // Not a first packet: a bare ACK to the VIP, a SYN to another port, a reply to an unused lport.
   frame_spec stray = spec(r.cmac, client_gw, addr_of("198.18.0.99"), 40000, vip4.addr, 80, fnat::ipproto::tcp,
@@ -213,16 +213,16 @@ TEST_CASE("minimal: TCP and UDP over IPv4 and IPv6 forwarded byte for byte both 
   // 3. Idle expiry: nothing before the shortest timeout (1 s), everything once the longest (TCP
   // established, 90 s) has passed; every port goes back to its pool.
   r.now = second / 2;
-  for (std::size_t i = 0; i < r.fwd->size(); ++i) r.fwd->poll(i, r.now);
+  for (std::size_t i = 0; i < r.fwd->workers.size(); ++i) r.fwd->poll(i, r.now);
   CHECK(r.sessions() == opened);
   r.now = 200 * second;
-  for (std::size_t i = 0; i < r.fwd->size(); ++i) r.fwd->poll(i, r.now);
+  for (std::size_t i = 0; i < r.fwd->workers.size(); ++i) r.fwd->poll(i, r.now);
   CHECK(r.sessions() == 0);
   std::uint64_t expired = 0;
-  for (std::size_t i = 0; i < r.fwd->size(); ++i) {
-    expired += r.fwd->at(i).table->stats().expired;
-    CHECK(r.fwd->leak_report(i).empty());
-    for (const auto& p : r.fwd->at(i).pools) CHECK(p.stats().used == 0);
+  for (std::size_t i = 0; i < r.fwd->workers.size(); ++i) {
+    expired += r.fwd->workers[i]->table->stats().expired;
+    CHECK(r.fwd->workers[i]->leak_report().empty());
+    for (const auto& p : r.fwd->workers[i]->pools) CHECK(p.stats().used == 0);
   }
   CHECK(expired == opened);
 
@@ -252,8 +252,8 @@ TEST_CASE("minimal: answers ARP for its VIP and counts what it cannot parse by r
 
   CHECK(r.exchange(frame(60, 0xee), false).empty());  // EtherType 0xeeee
   std::uint64_t parse_drops = 0;
-  for (std::size_t i = 0; i < r.fwd->size(); ++i)
-    parse_drops += r.fwd->at(i).parse_drops[static_cast<std::size_t>(fnat::drop_reason::unsupported_ethertype)];
+  for (std::size_t i = 0; i < r.fwd->workers.size(); ++i)
+    parse_drops += r.fwd->workers[i]->parse_drops[static_cast<std::size_t>(fnat::drop_reason::unsupported_ethertype)];
   CHECK(parse_drops == 1);
   CHECK(r.sessions() == 0);
 }
