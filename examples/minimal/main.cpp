@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // fnat_minimal [EAL options] -- --vip ADDR:PORT --rs ADDR:PORT --lip ADDR --client-gw MAC --server-gw MAC
-//              [--sessions N] [--run-for SECONDS]
+//              [--sessions N]
 // --vip, --rs and --lip repeat; IPv6 as [2001:2::1]:80. Port 0 faces the clients, port 1 the real
-// servers; every EAL lcore but the main one is a worker. SIGINT / SIGTERM (or --run-for) stops it;
+// servers; every EAL lcore but the main one is a worker. SIGINT or SIGTERM stops it;
 // it then prints its counters and checks that every session and local port was given back.
 #include "minimal.hpp"
 
@@ -16,6 +16,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <numeric>
 #include <thread>
 
 namespace {
@@ -48,7 +49,6 @@ int main(int argc, char** argv) {
   const int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) return fail("rte_eal_init failed");
   minimal::config c;
-  std::size_t run_for = 0;
   for (int i = eal_args + 1; i < argc; i += 2) {
     const std::string k = argv[i], v = i + 1 < argc ? argv[i + 1] : "";
     const auto ep = fnat::endpoint::parse(v);
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     if ((k == "--vip" || k == "--rs") && ep) (k == "--vip" ? c.vips : c.servers).push_back(*ep);
     else if (k == "--lip" && ip) c.lips.push_back(*ip);
     else if ((k == "--client-gw" || k == "--server-gw") && mac) (k == "--client-gw" ? c.client_gw : c.server_gw) = *mac;
-    else if ((k == "--sessions" || k == "--run-for") && num) (k == "--sessions" ? c.sessions : run_for) = n;
+    else if (k == "--sessions" && num) c.sessions = n;
     else return fail("'" + k + " " + v + "': see the usage at the top of examples/minimal/main.cpp");
   }
   unsigned lcore = 0;
@@ -83,17 +83,13 @@ int main(int argc, char** argv) {
           return 0;
         },
         reinterpret_cast<void*>(i), c.lcores[i]);
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(run_for);
-  while (!quit && (run_for == 0 || std::chrono::steady_clock::now() < end))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  quit = true;
+  while (!quit) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   rte_eal_mp_wait_lcore();
   bool leaks = false;
   for (std::size_t i = 0; i < fwd->workers.size(); ++i) {
     minimal::worker& w = *fwd->workers[i];
-    std::uint64_t dropped = 0;
-    for (auto d : w.parse_drops) dropped += d;
-    for (auto d : w.drops) dropped += d;
+    const auto dropped = std::accumulate(w.drops.begin(), w.drops.end(), std::uint64_t{0}) +
+                         std::accumulate(w.parse_drops.begin(), w.parse_drops.end(), std::uint64_t{0});
     const auto st = w.table->stats();
     std::printf("lcore %u: rx %lu tx %lu dropped %lu opened %lu expired %lu refused %lu open %zu\n", c.lcores[i], w.rx,
                 w.tx, dropped, st.opened, st.expired, st.refusals(), st.open);

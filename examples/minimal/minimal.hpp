@@ -156,6 +156,7 @@ struct forwarder {
     const bool tcp = pi.proto == fnat::ipproto::tcp;
     const std::uint32_t h = w.table->hash_of(pi.tuple);
     auto [s, dir] = w.table->lookup_with_hash(pi.tuple, h);
+    if (s != nullptr && (dir == fnat::direction::inbound) != (from == 0)) return count(w, drop::no_session);  // spoofed
     if (s == nullptr) {  // a first packet: a client's SYN or datagram to the VIP opens a session
       const fnat::endpoint to_vip{pi.tuple.daddr, fnat::ntoh16(pi.tuple.dport)};
       const bool opening = !tcp || pi.is_tcp_syn();
@@ -177,7 +178,6 @@ struct forwarder {
       w.table->set_state(*s, std::uint8_t(st), w.table->ticks_for(cfg.timeouts.of(st)));
     }
     const bool inbound = dir == fnat::direction::inbound;
-    if (inbound != (from == 0)) return count(w, drop::no_session);  // a session's tuple from the wrong side
     // Inbound client -> VIP becomes LIP:lport -> RS; outbound RS -> LIP:lport becomes VIP -> client.
     if (!fnat::dpdk::rewrite(m, pi, inbound ? s->out().reversed() : s->in().reversed()).ok())
       return count(w, drop::ttl);
