@@ -195,6 +195,15 @@ TEST_CASE("minimal: TCP and UDP over IPv4 and IPv6 forwarded byte for byte both 
         want.dst = server_gw, want.src = r.smac, want.saddr = lip, want.daddr = rs.addr;
         want.sport = lport, want.dport = rs.port, want.ttl = 63;
         CHECK(fwd_data[0].bytes == fnat::test::build_frame(want));
+        if (n == 0) {  // the server's tuple arriving from the client side: dropped, the session unchanged
+          frame_spec spoof = reply;
+          spoof.dst = r.cmac, spoof.tcp_flags = fnat::tcp_flags::rst;
+          CHECK(r.exchange(fnat::test::build_frame(spoof), false).empty());
+          auto hit = r.fwd->workers[worker]->table->lookup(
+              fnat::make_tuple(fnat::ipproto::tcp, rs.addr, rs.port, lip, lport));
+          REQUIRE(hit.conn != nullptr);
+          CHECK(hit.conn->state == std::uint8_t(fnat::tcp_state::established));
+        }
       }
     }
   CHECK(workers_used.size() == 2);  // both lcores opened sessions (RSS on the client side)
@@ -207,7 +216,7 @@ TEST_CASE("minimal: TCP and UDP over IPv4 and IPv6 forwarded byte for byte both 
   CHECK(r.exchange(fnat::test::build_frame(stray), false).empty());
   stray.tcp_flags = fnat::tcp_flags::syn, stray.dport = 81;
   CHECK(r.exchange(fnat::test::build_frame(stray), false).empty());
-  CHECK(r.drops(minimal::drop::no_session) == 2);
+  CHECK(r.drops(minimal::drop::no_session) == 2 + 2);  // and the two spoofed RSTs
   CHECK(r.sessions() == opened);
 
   // 3. Idle expiry: nothing before the shortest timeout (1 s), everything once the longest (TCP
