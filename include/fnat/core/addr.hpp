@@ -199,6 +199,26 @@ struct endpoint {
     out += std::to_string(port);
     return out;
   }
+  /// The inverse of to_string: "198.18.2.1:80" or "[2001:2::1]:80", port 1..65535 in decimal. An IPv6
+  /// address must be in brackets (without them "2001:2::1:80" would be ambiguous); nothing may
+  /// follow the port. Returns nullopt for anything else (configuration time: tell the user the form).
+  /// O(length), no allocation.
+  [[nodiscard]] static std::optional<endpoint> parse(std::string_view text) {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == text.size() || text.size() - colon > 6) return std::nullopt;
+    std::uint32_t port = 0;
+    for (const char c : text.substr(colon + 1)) {
+      if (c < '0' || c > '9') return std::nullopt;
+      port = port * 10 + static_cast<std::uint32_t>(c - '0');
+    }
+    std::string_view host = text.substr(0, colon);
+    const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    if (bracketed) host = host.substr(1, host.size() - 2);
+    const auto addr = inet_addr::parse(host);
+    if (!addr || port == 0 || port > 0xffff || bracketed != addr->is_v6()) return std::nullopt;
+    return endpoint{*addr, static_cast<std::uint16_t>(port)};
+  }
+
   friend constexpr bool operator==(const endpoint&, const endpoint&) noexcept = default;
   friend constexpr auto operator<=>(const endpoint&, const endpoint&) noexcept = default;
 };
