@@ -24,6 +24,7 @@
 #include "fnat/core/sa_pool_policy.hpp"
 #include "fnat/core/scheduler.hpp"
 #include "fnat/core/session_table.hpp"
+#include "fnat/core/tcp_mss.hpp"
 #include "fnat/core/tcp_reset.hpp"
 #include "fnat/core/timer_wheel.hpp"
 #include "fnat/core/toeplitz.hpp"
