@@ -13,7 +13,8 @@
 # RS's network through its gateway R1 (198.18.2.11 / 2001:2:0:2::11). Routers forward with
 # rp_filter off, offloads off on every veth end (frames no larger than the MTU), DAD off.
 #
-# What it proves (several-MB transfers through the VIP, each checked by sha256 at the other end):
+# What it proves (4 MiB transfers through the VIP, each checked by sha256 at the other end; each
+# transfer starts with empty path MTU caches):
 #  1. Upload, client -> RS: the client's full-size segments (DF) leave the balancer as LIP -> RS
 #     and meet R1's 1280-byte link; R1 sends "fragmentation needed" / "packet too big" to the LIP.
 #     The balancer translates each to VIP -> client quoting the client's own segment
@@ -23,7 +24,13 @@
 #     RS itself (the real server learns the MTU of its own path to the LIP); the balancer forwards
 #     the smaller segments. The download completes byte-exact, and RS's route cache shows mtu 1280
 #     towards the LIP, the client's towards the VIP (each learned from ICMP, not from MSS).
-#  3. Nothing unexpected dropped (ICMP errors malformed / unsupported / of no conn, no_conn,
+#  3. MSS clamping where ICMP is filtered: the routers' own ICMP is black-holed (policy routing, as a
+#     filtering network would). A control upload through a service without mss_clamp stalls (no
+#     error reaches anybody: icmp_errors_out unchanged, no path MTU learned). Through services with
+#     mss_clamp = 1240 (IPv4) / 1220 (IPv6) to the same server, the balancer lowers the MSS of the
+#     client's SYN and of RS's SYN-ACK (mss_clamped: 2 per connection), both ends send segments that
+#     fit the 1280-byte link from the first one, and download and upload complete byte-exact.
+#  4. Nothing unexpected dropped (ICMP errors malformed / unsupported / of no conn, no_conn,
 #     too_big, misdirected, ring_full, tx_full, unknown_neighbour are 0); SIGINT: leak check,
 #     exit 0, no sanitizer report. (Some non_syn_first drops are expected with 2 workers: when one
 #     worker's af_packet ring is full, the kernel's fan-out rolls a flow's packets over to the other
@@ -59,7 +66,8 @@ R1_4=198.18.2.11 R1_6=2001:2:0:2::11
 LINK4=198.18.8 LINK6=2001:2:0:8   # R1 .1 / ::1, R2 .2 / ::2; mtu 1280
 SRV_NET4=198.18.9 SRV_NET6=2001:2:0:9  # R2 .1 / ::1, RS .2 / ::2
 RS4=$SRV_NET4.2 RS6=$SRV_NET6::2
-PORT=8000
+PORT=8000       # services bulk, bulk6: no MSS clamping
+MSS_PORT=8001   # services bulkmss, bulkmss6: the same server, mss_clamp = 1240 / 1220
 
 build_routers() {
   local ns
@@ -149,23 +157,26 @@ cfg, r1_4, r1_6, rs4, rs6, port, vip4, vip6, lip4, lip6 = sys.argv[1:]
 text = open(cfg).read()
 text = text[:text.index("\n[service ")]  # the rig's services name its real servers; ours is behind R1
 text = text.replace("role = server\n", f"role = server\ngateway = {r1_4}\ngateway = {r1_6}\n")
-for name, vip, lips, rs in (("bulk", vip4, lip4.split(), f"{rs4}:{port}"), ("bulk6", vip6, lip6.split(), f"[{rs6}]:{port}")):
-    text += f"\n[service {name}]\nvip = {vip}\nvport = {port}\nproto = tcp\n"
+for name, vip, lips, rs, vport, clamp in (
+        ("bulk", vip4, lip4.split(), f"{rs4}:{port}", port, 0), ("bulk6", vip6, lip6.split(), f"[{rs6}]:{port}", port, 0),
+        ("bulkmss", vip4, lip4.split(), f"{rs4}:{port}", int(port) + 1, 1240),
+        ("bulkmss6", vip6, lip6.split(), f"[{rs6}]:{port}", int(port) + 1, 1220)):
+    text += f"\n[service {name}]\nvip = {vip}\nvport = {vport}\nproto = tcp\nmss_clamp = {clamp}\n"
     text += "".join(f"lip = {l}\n" for l in lips) + f"rs = {rs}\n"
 open(cfg, "w").write(text)
 PY
   e2e_die "could not write $cfg"
 e2e_lb_start "$cfg" "$WORKERS"
 
-# transfer OP ADDRESS: one connection to ADDRESS:PORT; U uploads the payload and prints the sha256
-# the server computed; D downloads and prints the sha256 of what arrived (or an error).
+# transfer OP ADDRESS [VPORT [STALL_S]]: one connection to ADDRESS:VPORT (default PORT); U uploads
+# the payload and prints the sha256 the server computed; D downloads and prints the sha256 of what
+# arrived; "error: ..." when a connect, send or receive makes no progress for STALL_S (default 60) s.
 transfer() {
-  timeout 100 ip netns exec "$FNAT_NS_CLIENT" "$E2E_PY" - "$1" "$2" "$PORT" "$PAYLOAD" <<'PY'
+  timeout 100 ip netns exec "$FNAT_NS_CLIENT" "$E2E_PY" - "$1" "$2" "${3:-$PORT}" "$PAYLOAD" "${4:-60}" <<'PY'
 import hashlib, socket, sys
-op, addr, port, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+op, addr, port, path, stall = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 try:
-    s = socket.create_connection((addr, port), timeout=60)
+    s = socket.create_connection((addr, port), timeout=stall)
     s.sendall(op.encode())
     if op == "U":
         s.sendall(open(path, "rb").read())
@@ -214,8 +225,45 @@ for fam in 4 6; do
   check_eq "IPv$fam: the client learned path MTU 1280 to the VIP" "$(route_mtu "$FNAT_NS_CLIENT" "$vip")" 1280
 done
 
+# Phase 2: ICMP black-holed. The routers' own ICMP goes to a blackhole route (policy routing: what
+# the router itself sends, iif lo, protocol ICMP / ICMPv6; neighbour discovery does not use the
+# routing rules and still works), as a network that filters ICMP would. Path MTU discovery cannot
+# work any more: the unclamped services stall (the control), while mss_clamp makes both ends send
+# segments that fit the 1280-byte link from the first one.
+icmp_blackhole() {
+  local ns
+  set -e
+  for ns in "$NS_R1" "$NS_R2"; do
+    ip -n "$ns" rule add iif lo ipproto icmp table 100
+    ip -n "$ns" route add blackhole default table 100
+    ip -n "$ns" -6 rule add iif lo ipproto ipv6-icmp table 100
+    ip -n "$ns" -6 route add blackhole default table 100
+  done
+  set +e
+}
+(icmp_blackhole) >>"$E2E_DIR/rig.log" 2>&1 || e2e_die "could not black-hole the routers' ICMP (ip rule ipproto)"
+for fam in 4 6; do
+  if [ $fam = 4 ]; then vip=$FNAT_VIP4 lip=${FNAT_LIP4%% *} clamp=1240; else vip=$FNAT_VIP6 lip=$FNAT_LIP6 clamp=1220; fi
+  e2e_log "IPv$fam, ICMP black-holed: $MIB MiB down and up through vport $MSS_PORT (mss_clamp = $clamp); a control without"
+  flush_pmtu
+  out0=$(stat_of icmp_errors_out)
+  clamped0=$(stat_of mss_clamped)
+  check_eq "IPv$fam control: an upload without mss_clamp stalls, nobody hears of the MTU" \
+    "$(transfer U "$vip" "$PORT" 4 | cut -c1-6)" "error:"
+  check_eq "IPv$fam: no ICMP error reached the balancer (icmp_errors_out unchanged)" "$(($(stat_of icmp_errors_out) - out0))" 0
+  flush_pmtu
+  check_eq "IPv$fam, mss_clamp: the download completes (sha256)" "$(transfer D "$vip" "$MSS_PORT" 20)" "$WANT"
+  check_eq "IPv$fam, mss_clamp: the upload completes (sha256)" "$(transfer U "$vip" "$MSS_PORT" 20)" "$WANT"
+  check_eq "IPv$fam: no path MTU learned by RS (no ICMP)" "$(route_mtu "$NS_SRV" "$lip")" ""
+  check_eq "IPv$fam: no path MTU learned by the client (no ICMP)" "$(route_mtu "$FNAT_NS_CLIENT" "$vip")" ""
+  n=$(($(stat_of mss_clamped) - clamped0))
+  e2e_log "IPv$fam: SYNs and SYN-ACKs clamped: $n"
+  check "IPv$fam: both transfers' SYN and SYN-ACK were clamped (mss_clamped >= 4)" is "$n >= 4"
+done
+check_eq "no SYN or SYN-ACK had options that do not parse (mss_malformed)" "$(stat_of mss_malformed)" 0
+
 s=$(tel /fnat/stats)
-e2e_log "stats: $(jeval '{k: v for k, v in d.items() if k.startswith("icmp") or k in ("inbound", "outbound", "fragmented", "reassembled") or (k.startswith("drop_") and v)}' "$s")"
+e2e_log "stats: $(jeval '{k: v for k, v in d.items() if k.startswith("icmp") or k.startswith("mss") or k in ("inbound", "outbound", "fragmented", "reassembled") or (k.startswith("drop_") and v)}' "$s")"
 for k in drop_icmp_error_malformed drop_icmp_error_unsupported drop_icmp_error_no_conn drop_no_conn drop_too_big \
   drop_misdirected drop_ring_full drop_tx_full drop_unknown_neighbour drop_frag_dropped; do
   check_eq "$k" "$(jeval "d[\"$k\"]" "$s")" 0
