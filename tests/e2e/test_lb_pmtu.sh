@@ -30,12 +30,18 @@
 #     mss_clamp = 1240 (IPv4) / 1220 (IPv6) to the same server, the balancer lowers the MSS of the
 #     client's SYN and of RS's SYN-ACK (mss_clamped: 2 per connection), both ends send segments that
 #     fit the 1280-byte link from the first one, and download and upload complete byte-exact.
-#  4. Nothing unexpected dropped (ICMP errors malformed / unsupported / of no conn, no_conn,
-#     too_big, misdirected, ring_full, tx_full, unknown_neighbour are 0); SIGINT: leak check,
-#     exit 0, no sanitizer report. (Some non_syn_first drops are expected with 2 workers: when one
-#     worker's af_packet ring is full, the kernel's fan-out rolls a flow's packets over to the other
-#     worker's socket (PACKET_FANOUT_FLAG_ROLLOVER), which has no conn for them; TCP retransmits.
-#     With 1 worker the same run drops nothing.)
+#  4. The bottleneck on the client side (a second balancer run, with the default gateway on the
+#     client port): HOST --1500-- C2 ==1280== C --1500-- lb --1500-- R1 (now the real server).
+#     Download: R1's full-size segments meet C's 1280-byte link; C's error to the VIP is translated
+#     to R1 as the LIP's, quoting R1's own segment (icmp_errors_in > 0, per family), R1 learns path
+#     MTU 1280 to the LIP and the download completes byte-exact. Upload: C2's error reaches HOST
+#     directly; the upload completes.
+#  5. Nothing unexpected dropped in either run (ICMP errors malformed / unsupported / of no conn,
+#     no_conn, too_big, misdirected, ring_full, tx_full, unknown_neighbour are 0); SIGINT: leak
+#     check, exit 0, no sanitizer report. (Some non_syn_first drops are expected with 2 workers:
+#     when one worker's af_packet ring is full, the kernel's fan-out rolls a flow's packets over to
+#     the other worker's socket (PACKET_FANOUT_FLAG_ROLLOVER), which has no conn for them; TCP
+#     retransmits. With 1 worker the same run drops nothing.)
 #
 # Usage: bash tests/e2e/test_lb_pmtu.sh BUILD_DIR    (root; exit 77 when it cannot run here)
 # shellcheck source-path=SCRIPTDIR disable=SC2016,SC2317
@@ -48,9 +54,11 @@ MIB=4  # per transfer: upload and download, IPv4 and IPv6
 # The namespaces this test adds to the rig: torn down before the rig on any exit.
 NS_R2=${FNAT_RIG_PREFIX}r2
 NS_SRV=${FNAT_RIG_PREFIX}srv
+NS_C2=${FNAT_RIG_PREFIX}c2
+NS_HOST=${FNAT_RIG_PREFIX}host
 pmtu_down() {
   local ns pid
-  for ns in "$NS_SRV" "$NS_R2"; do
+  for ns in "$NS_SRV" "$NS_R2" "$NS_HOST" "$NS_C2"; do
     [ -e "/run/netns/$ns" ] || continue
     for pid in $(ip netns pids "$ns" 2>/dev/null); do { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null; done
     ip netns del "$ns" 2>/dev/null
@@ -122,7 +130,7 @@ check "tx checksum offload is off on the new veth ends" \
 PAYLOAD=$E2E_DIR/payload.bin
 head -c $((MIB << 20)) /dev/urandom >"$PAYLOAD"
 WANT=$(sha256sum "$PAYLOAD" | cut -c1-64)
-ip netns exec "$NS_SRV" "$E2E_PY" - "$RS4" "$RS6" "$PORT" "$PAYLOAD" >"$E2E_DIR/server.log" 2>&1 <<'PY' &
+cat >"$E2E_DIR/server.py" <<'PY'
 import hashlib, socket, sys, threading
 data = open(sys.argv[4], "rb").read()
 def serve(c):
@@ -146,8 +154,12 @@ for fam, addr in ((socket.AF_INET, sys.argv[1]), (socket.AF_INET6, sys.argv[2]))
 print("ready", flush=True)
 threading.Event().wait()
 PY
-server_ready() { grep -qs ready "$E2E_DIR/server.log"; }
-e2e_wait_for 20 server_ready || e2e_die "the transfer server did not start"
+# start_server NS ADDR4 ADDR6 LOG: the server in NS, listening on PORT of both addresses.
+start_server() {
+  ip netns exec "$1" "$E2E_PY" "$E2E_DIR/server.py" "$2" "$3" "$PORT" "$PAYLOAD" >"$4" 2>&1 </dev/null &
+  e2e_wait_for 20 grep -qs ready "$4" || e2e_die "the transfer server in $1 did not start"
+}
+start_server "$NS_SRV" "$RS4" "$RS6" "$E2E_DIR/server.log"
 
 cfg=$E2E_DIR/lb.ini
 e2e_lb_config "$cfg" "1-$WORKERS"
@@ -171,8 +183,9 @@ e2e_lb_start "$cfg" "$WORKERS"
 # transfer OP ADDRESS [VPORT [STALL_S]]: one connection to ADDRESS:VPORT (default PORT); U uploads
 # the payload and prints the sha256 the server computed; D downloads and prints the sha256 of what
 # arrived; "error: ..." when a connect, send or receive makes no progress for STALL_S (default 60) s.
+CLIENT_NS=$FNAT_NS_CLIENT  # where transfer runs
 transfer() {
-  timeout 100 ip netns exec "$FNAT_NS_CLIENT" "$E2E_PY" - "$1" "$2" "${3:-$PORT}" "$PAYLOAD" "${4:-60}" <<'PY'
+  timeout 100 ip netns exec "$CLIENT_NS" "$E2E_PY" - "$1" "$2" "${3:-$PORT}" "$PAYLOAD" "${4:-60}" <<'PY'
 import hashlib, socket, sys
 op, addr, port, path, stall = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 try:
@@ -197,9 +210,10 @@ route_mtu() { ip -n "$1" route get "$2" 2>/dev/null | sed -n 's/.* mtu \([0-9]*\
 
 # Each transfer starts from empty path MTU caches: a host that knows the path MTU advertises it in
 # its MSS (Linux derives advmss from the route's MTU), and the other end would never send too big.
+PMTU_HOSTS="$FNAT_NS_CLIENT $NS_SRV"  # the end hosts of the transfers
 flush_pmtu() {
   local ns
-  for ns in "$FNAT_NS_CLIENT" "$NS_SRV"; do
+  for ns in $PMTU_HOSTS; do
     ip -n "$ns" route flush cache
     ip -n "$ns" -6 route flush cache
   done
@@ -269,6 +283,98 @@ for k in drop_icmp_error_malformed drop_icmp_error_unsupported drop_icmp_error_n
   check_eq "$k" "$(jeval "d[\"$k\"]" "$s")" 0
 done
 check_eq "no ICMP error went towards a real server (icmp_errors_in)" "$(jeval 'd["icmp_errors_in"]' "$s")" 0
+e2e_lb_stop
 
+# Phase 3: the bottleneck on the client side, the other direction of translation.
+#   HOST --1500-- C2 ==1280== C (the rig's client namespace, now a router) --1500-- lb --1500-- R1
+# R1 (the rig's rs1, on-link with the LIPs) serves this time. Downloads: R1's full-size segments
+# leave the balancer as VIP -> HOST and meet C's 1280-byte link; C's error to the VIP is translated
+# to R1 as the LIP's, quoting R1's own segment (icmp_errors_in), and R1 learns path MTU 1280 to the
+# LIP. Uploads: C2's error goes to HOST itself. A second balancer run: its client port has the
+# default gateway C (the balancer has one per family, which phases 1-2 gave the server side).
+HOST4=198.18.10.2 HOST6=2001:2:0:10::2   # C2 .10.1 / ::1
+CLINK4=198.18.11 CLINK6=2001:2:0:11       # C .1 / ::1, C2 .2 / ::2; mtu 1280
+C_4=198.18.0.2 C_6=2001:2:0:1::2          # the rig's client address, now C's
+build_client_side() {
+  local ns
+  set -e
+  for ns in "$NS_C2" "$NS_HOST"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+  done
+  for ns in "$FNAT_NS_CLIENT" "$NS_C2" "$NS_HOST"; do
+    for kv in net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv6.conf.all.accept_dad=0 \
+      net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+      net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0; do
+      ip netns exec "$ns" sysctl -qw "$kv" >/dev/null
+    done
+  done
+  for ns in "$FNAT_NS_CLIENT" "$NS_C2"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
+  done
+  ip -n "$FNAT_NS_CLIENT" link add c-c2 mtu 1280 type veth peer name c2-c mtu 1280 netns "$NS_C2"
+  ip -n "$NS_C2" link add c2-h type veth peer name h-c2 netns "$NS_HOST"
+  for x in "$FNAT_NS_CLIENT c-c2" "$NS_C2 c2-c" "$NS_C2 c2-h" "$NS_HOST h-c2"; do
+    read -r ns dev <<<"$x"
+    ip netns exec "$ns" ethtool -K "$dev" tx off >/dev/null
+    for f in tso gso gro; do ip netns exec "$ns" ethtool -K "$dev" "$f" off >/dev/null 2>&1 || true; done
+    ip -n "$ns" link set "$dev" up
+  done
+  ip -n "$FNAT_NS_CLIENT" addr add "$CLINK4.1/24" dev c-c2
+  ip -n "$FNAT_NS_CLIENT" -6 addr add "$CLINK6::1/64" dev c-c2 nodad
+  ip -n "$FNAT_NS_CLIENT" route add "${HOST4%.*}.0/24" via "$CLINK4.2"
+  ip -n "$FNAT_NS_CLIENT" -6 route add "${HOST6%::*}::/64" via "$CLINK6::2"
+  ip -n "$NS_C2" addr add "$CLINK4.2/24" dev c2-c
+  ip -n "$NS_C2" -6 addr add "$CLINK6::2/64" dev c2-c nodad
+  ip -n "$NS_C2" addr add "${HOST4%.*}.1/24" dev c2-h
+  ip -n "$NS_C2" -6 addr add "${HOST6%::*}::1/64" dev c2-h nodad
+  ip -n "$NS_C2" route add default via "$CLINK4.1"
+  ip -n "$NS_C2" -6 route add default via "$CLINK6::1"
+  ip -n "$NS_HOST" addr add "$HOST4/24" dev h-c2
+  ip -n "$NS_HOST" -6 addr add "$HOST6/64" dev h-c2 nodad
+  ip -n "$NS_HOST" route add default via "${HOST4%.*}.1"
+  ip -n "$NS_HOST" -6 route add default via "${HOST6%::*}::1"
+  set +e
+}
+(build_client_side) >>"$E2E_DIR/rig.log" 2>&1 || { cat "$E2E_DIR/rig.log"; e2e_die "could not build HOST -- C2 -- C"; }
+start_server "$NS_R1" "$R1_4" "$R1_6" "$E2E_DIR/server_r1.log"
+cfg3=$E2E_DIR/lb3.ini
+e2e_lb_config "$cfg3" "1-$WORKERS"
+"$E2E_PY" - "$cfg3" "$C_4" "$C_6" "$R1_4" "$R1_6" "$PORT" "$FNAT_VIP4" "$FNAT_VIP6" "$FNAT_LIP4" "$FNAT_LIP6" <<'PY' ||
+import sys
+cfg, c4, c6, rs4, rs6, port, vip4, vip6, lip4, lip6 = sys.argv[1:]
+text = open(cfg).read()
+text = text[:text.index("\n[service ")]
+text = text.replace("role = client\n", f"role = client\ngateway = {c4}\ngateway = {c6}\n")
+for name, vip, lips, rs in (("bulk", vip4, lip4.split(), f"{rs4}:{port}"), ("bulk6", vip6, lip6.split(), f"[{rs6}]:{port}")):
+    text += f"\n[service {name}]\nvip = {vip}\nvport = {port}\nproto = tcp\n"
+    text += "".join(f"lip = {l}\n" for l in lips) + f"rs = {rs}\n"
+open(cfg, "w").write(text)
+PY
+  e2e_die "could not write $cfg3"
+e2e_lb_start "$cfg3" "$WORKERS"
+CLIENT_NS=$NS_HOST
+PMTU_HOSTS="$NS_HOST $NS_R1"
+for fam in 4 6; do
+  if [ $fam = 4 ]; then vip=$FNAT_VIP4 lip=${FNAT_LIP4%% *}; else vip=$FNAT_VIP6 lip=$FNAT_LIP6; fi
+  e2e_log "IPv$fam, bottleneck on the client side: $MIB MiB down from $vip:$PORT to HOST, then $MIB MiB up"
+  flush_pmtu
+  in0=$(stat_of icmp_errors_in)
+  check_eq "IPv$fam: R1's path MTU to the LIP is unknown before" "$(route_mtu "$NS_R1" "$lip")" ""
+  check_eq "IPv$fam download to HOST: every byte (sha256)" "$(transfer D "$vip")" "$WANT"
+  in=$(($(stat_of icmp_errors_in) - in0))
+  e2e_log "IPv$fam: C's errors translated towards the real server (icmp_errors_in): $in"
+  check "IPv$fam: C's errors reached R1 as the LIP's (icmp_errors_in > 0)" is "$in > 0"
+  check_eq "IPv$fam: R1 learned path MTU 1280 to the LIP" "$(route_mtu "$NS_R1" "$lip")" 1280
+  flush_pmtu
+  check_eq "IPv$fam upload from HOST: every byte (sha256)" "$(transfer U "$vip")" "$WANT"
+  check_eq "IPv$fam: HOST learned path MTU 1280 to the VIP (from C2)" "$(route_mtu "$NS_HOST" "$vip")" 1280
+done
+s=$(tel /fnat/stats)
+e2e_log "stats: $(jeval '{k: v for k, v in d.items() if k.startswith("icmp") or k in ("inbound", "outbound") or (k.startswith("drop_") and v)}' "$s")"
+for k in drop_icmp_error_malformed drop_icmp_error_unsupported drop_icmp_error_no_conn drop_no_conn drop_too_big \
+  drop_misdirected drop_ring_full drop_tx_full drop_unknown_neighbour; do
+  check_eq "$k" "$(jeval "d[\"$k\"]" "$s")" 0
+done
 e2e_lb_stop
 e2e_finish
