@@ -134,6 +134,7 @@ result<void> balancer::build_shared() {
     svc.proto = sc.proto;
     svc.sched = sc.scheduler_cfg();
     svc.backends = sc.backends();
+    svc.mss_clamp = sc.mss_clamp;
     for (const real_server& rs : sc.rss) {
       const next_hop nh = cfg_.routes.lookup(rs.addr.addr);
       if (!nh) return error(errc::invalid_argument, "service " + sc.name + ": no route to " + rs.addr.to_string());
@@ -289,6 +290,8 @@ std::string balancer::summary_json() const {
     field("fragmented", s.fragmented.get());
     field("frags_out", s.frags_out.get());
     field("icmp_too_big_sent", s.icmp_too_big_sent.get());
+    field("mss_clamped", s.mss_clamped.get());
+    field("mss_malformed", s.mss_malformed.get());
     o << "\"drops\":{";
     bool first = true;
     for (std::size_t r = 1; r < drop_reason_count; ++r) {

@@ -699,7 +699,7 @@ class parser {
   // ---- [service NAME] ----
   struct service_extra {
     const ini_section* sec = nullptr;
-    located vip, vport, proto, scheduler, table_size;
+    located vip, vport, proto, scheduler, table_size, mss_clamp;
     std::vector<located> lips, rss;
   };
 
@@ -763,6 +763,11 @@ class parser {
                         },
                         [&](std::uint32_t n) { s.maglev_table_size = n; });
                   }},
+                 {"mss_clamp",
+                  [&](located l) {
+                    x.mss_clamp = l;
+                    return uint_key(0, 65535, [&](std::uint64_t v) { s.mss_clamp = static_cast<std::uint16_t>(v); })(l);
+                  }},
              },
              {
                  {"lip",
@@ -802,6 +807,17 @@ class parser {
       for (std::size_t j = 0; j < i; ++j)
         if (s.rss[i].addr == s.rss[j].addr)
           return at(x.rss[i], "this real server is given twice (first at " + line_ref(x.rss[j].ent->line) + ")");
+    }
+    if (s.mss_clamp != 0) {
+      // The smallest MSS every host must take: 536 for IPv4 (RFC 9293 3.7.1); for IPv6 the minimum
+      // link MTU 1280 less 60 bytes of headers (RFC 8200 5). Below that, hosts may not cope.
+      const std::uint16_t least = fam == ip_family::v4 ? 536 : 1220;
+      if (s.proto != ipproto::tcp)
+        return at(x.mss_clamp, "only TCP has an MSS; remove this line or set proto = tcp");
+      if (s.mss_clamp < least)
+        return at(x.mss_clamp, "below " + std::to_string(least) + ", the smallest MSS every " + family_name(fam) +
+                                   " host must accept; give " + std::to_string(least) +
+                                   "..65535, or 0 to turn clamping off");
     }
     if (have_table && s.scheduler != scheduler_kind::maglev)
       return at(x.table_size, "only scheduler = maglev has a table; remove this line or set scheduler = maglev");
@@ -1003,6 +1019,7 @@ std::string lb_config::describe() const {
       s.append(" ").append(r.addr.to_string());
       if (r.weight != 1) s.append("*").append(std::to_string(r.weight));
     }
+    if (v.mss_clamp != 0) s += ", mss_clamp " + std::to_string(v.mss_clamp);
     s += "\n";
   }
   return s;

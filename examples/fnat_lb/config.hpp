@@ -13,7 +13,7 @@
 //   [port NAME]           one per DPDK port, NAME as rte_eth_dev_get_port_by_name knows it:
 //                         role, address (repeatable: ADDRESS/PREFIX), gateway (one per family),
 //                         neighbour (repeatable: ADDRESS MAC), mtu
-//   [service NAME]        vip, vport, proto, scheduler, maglev_table_size, lip (repeatable),
+//   [service NAME]        vip, vport, proto, scheduler, maglev_table_size, mss_clamp, lip (repeatable),
 //                         rs (repeatable: ADDRESS:PORT or [IPV6]:PORT, then optionally weight=N)
 // '#' starts a comment (anywhere on a line); keys that take several values are simply repeated, one
 // value per line, which rte_cfgfile keeps in order.
@@ -221,6 +221,10 @@ struct service_config {
   std::vector<real_server> rss;
   /// Line of the [service NAME] header.
   unsigned line = 0;
+  /// TCP only: the MSS of SYNs towards the real servers and of SYN-ACKs towards the clients is
+  /// lowered to this bound (core/tcp_mss.hpp); 0 = off (the default). 536..65535 for IPv4,
+  /// 1220..65535 for IPv6.
+  std::uint16_t mss_clamp = 0;
 
   [[nodiscard]] ip_family family() const noexcept { return vip.addr.family(); }
   /// What any_scheduler::make takes for this service: one backend per rs, identity backend_id(rs).

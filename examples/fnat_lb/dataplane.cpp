@@ -14,6 +14,7 @@
 #include <thread>
 #include <type_traits>
 
+#include <fnat/core/tcp_mss.hpp>
 #include <fnat/core/tcp_reset.hpp>
 #include <fnat/dpdk/rx_checksum.hpp>
 
@@ -348,6 +349,8 @@ void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction di
     track(c.proto, old, false);
     track(c.proto, c.state, true);
   }
+  if (info.proto == ipproto::tcp && (info.tcp_flags & tcp_flag::syn) != 0)  // a SYN again, or the SYN-ACK
+    if (const std::uint16_t bound = sh_.services[c.service].mss_clamp; bound != 0) clamp_syn_mss(m, info, bound);
   if (dir == direction::inbound) {
     if (forward(m, info, c.out().reversed(), sh_.services[c.service].rss[c.rs].to)) stats_.inbound.add();
   } else {
@@ -428,6 +431,7 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   (void)wheel_->arm(*c, timeout_of(*c));
   stats_.conns_created.add();
   rs_conns_[rs_base_[*svc_index] + pick.index].add();
+  if (svc.mss_clamp != 0 && info.proto == ipproto::tcp) clamp_syn_mss(m, info, svc.mss_clamp);
   if (forward(m, info, out.reversed(), rs.to)) stats_.inbound.add();
 }
 
@@ -1040,6 +1044,23 @@ void worker::drop(rte_mbuf* m, lb_drop why) {
 void worker::drop(rte_mbuf* m, drop_reason why) {
   stats_.parse_drops[static_cast<std::size_t>(why)].add();
   rte_pktmbuf_free(m);
+}
+
+// ---- MSS clamping ------------------------------------------------------------------------------
+
+void worker::clamp_syn_mss(rte_mbuf* m, const packet_info& info, std::uint16_t bound) {
+  // The TCP header is in the first segment (parse checked its data offset against it). The checksum
+  // is updated incrementally, so the rewrite that follows (incremental too, or a checksum offload
+  // that starts from the pseudo-header) keeps it right.
+  const std::uint16_t seg = rte_pktmbuf_data_len(m);
+  if (info.l4_off >= seg) return;
+  const std::span<std::uint8_t> tcp{rte_pktmbuf_mtod_offset(m, std::uint8_t*, info.l4_off),
+                                    static_cast<std::size_t>(seg - info.l4_off)};
+  switch (clamp_mss(tcp, bound).status) {
+    case mss_status::clamped: stats_.mss_clamped.add(); break;
+    case mss_status::malformed: stats_.mss_malformed.add(); break;
+    default: break;  // at or below the bound, or no MSS option: nothing to lower
+  }
 }
 
 }  // namespace fnat::lb

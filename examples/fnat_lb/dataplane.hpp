@@ -208,6 +208,7 @@ struct lb_service {
   std::vector<std::uint16_t> lips;  ///< indices into lb_shared::lips
   scheduler_config sched;
   std::vector<sched_backend> backends;
+  std::uint16_t mss_clamp = 0;  ///< service_config::mss_clamp: 0 = off
 };
 
 /// A LIP and the port it lives on.
@@ -336,6 +337,8 @@ class worker {
   void sweep_fragments(std::uint64_t tms);
   void send_oversize(rte_mbuf* m, const packet_info& info, const egress& e);
   void refuse_too_big(rte_mbuf* m, const packet_info& info, const egress& e);
+  // MSS clamping: a SYN or SYN-ACK of a service with mss_clamp, before its rewrite.
+  void clamp_syn_mss(rte_mbuf* m, const packet_info& info, std::uint16_t bound);
   // To worker `to` over its redirect ring (counted as redirected out, or dropped as ring_full).
   void hand_off(rte_mbuf* m, std::uint16_t port_id, std::size_t to);
   void handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction dir);

@@ -134,6 +134,9 @@ struct worker_stats {
   counter fragmented;       ///< datagrams fragmented to the egress MTU
   counter frags_out;        ///< fragments those made
   counter icmp_too_big_sent;  ///< fragmentation needed / packet too big sent for a packet we could not forward
+  // MSS clamping (service key mss_clamp, core/tcp_mss.hpp).
+  counter mss_clamped;      ///< SYNs and SYN-ACKs whose MSS was lowered to the service's bound
+  counter mss_malformed;    ///< SYNs and SYN-ACKs of such services forwarded unclamped: their options do not parse
 
   [[nodiscard]] std::uint64_t total_drops() const noexcept {
     std::uint64_t n = 0;

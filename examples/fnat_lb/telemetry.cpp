@@ -55,6 +55,8 @@ void per_counter(const worker_stats& s, F&& f) {
   f("fragmented", s.fragmented.get());
   f("frags_out", s.frags_out.get());
   f("icmp_too_big_sent", s.icmp_too_big_sent.get());
+  f("mss_clamped", s.mss_clamped.get());
+  f("mss_malformed", s.mss_malformed.get());
   f("drops", s.total_drops());
   for (std::size_t r = 1; r < drop_reason_count; ++r)
     f(("drop_" + std::string(to_string(static_cast<drop_reason>(r)))).c_str(), s.parse_drops[r].get());

@@ -28,6 +28,7 @@
 #include "fnat/core/session_table.hpp"
 #include "fnat/core/syn_cookie.hpp"
 #include "fnat/core/tcp_options.hpp"
+#include "fnat/core/tcp_mss.hpp"
 #include "fnat/core/tcp_reset.hpp"
 #include "fnat/core/timer_wheel.hpp"
 #include "fnat/core/toa.hpp"

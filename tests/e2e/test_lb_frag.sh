@@ -15,7 +15,8 @@
 #     reassembles IPv4 fragments before the balancer sees them, and a datagram larger than the PMD's
 #     frame (2048 bytes, and it must fit one mbuf) arrives truncated (bad_ip_length). So here IPv4
 #     datagrams arrive whole but bigger than the 1500-byte links, and the balancer fragments them
-#     (no DF) each way; its IPv4 reassembly is covered by tests/lb/test_fragments.cpp instead.
+#     (no DF) each way; its IPv4 reassembly of real kernels' fragments is shown by
+#     test_lb_frag4.sh (net_pcap, no defrag) and tests/lb/test_fragments.cpp.
 #     Telemetry: datagrams reassembled and fragmented as counted, nothing dropped.
 #  3. A fragment flood beside the legitimate traffic: from the client's own address (so to the very
 #     worker that reassembles the client's datagrams), many more IPv6 first fragments of datagrams

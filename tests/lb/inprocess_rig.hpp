@@ -60,6 +60,7 @@ struct rig_options {
   std::string global_extra = "";       ///< more "key = value\n" lines for [global]
   unsigned udp_s = 1;                  ///< udp_oneway and udp_normal timeouts
   unsigned server_mtu = 1500;          ///< [port] mtu of the server-side port
+  std::string tcp_service_extra = "";  ///< more "key = value\n" lines for [service web] and [service web6]
 };
 
 inline std::string config_text(const rig_options& o, const std::string& cport, const std::string& sport) {
@@ -82,11 +83,12 @@ inline std::string config_text(const rig_options& o, const std::string& cport, c
   }
   t += "[service web]\nvip = 198.18.1.100\nvport = 80\nproto = tcp\nscheduler = wrr\n"
        "lip = 198.18.2.100\nlip = 198.18.2.101\nrs = 198.18.2.11:8080\nrs = 198.18.2.12:8080\n"
-       "rs = 198.18.2.13:8080 weight=2\n";
+       "rs = 198.18.2.13:8080 weight=2\n" + o.tcp_service_extra;
   t += "[service dns]\nvip = 198.18.1.100\nvport = 53\nproto = udp\nscheduler = maglev\n"
        "lip = 198.18.2.100\nrs = 198.18.2.11:5353\nrs = 198.18.2.12:5353\n";
   t += "[service web6]\nvip = 2001:2:0:3::100\nvport = 80\nproto = tcp\nscheduler = rr\n"
-       "lip = 2001:2:0:2::100\nrs = [2001:2:0:2::11]:8080\nrs = [2001:2:0:2::12]:8080\nrs = [2001:2:0:2::13]:8080\n";
+       "lip = 2001:2:0:2::100\nrs = [2001:2:0:2::11]:8080\nrs = [2001:2:0:2::12]:8080\nrs = [2001:2:0:2::13]:8080\n" +
+       o.tcp_service_extra;
   t += "[service dns6]\nvip = 2001:2:0:3::100\nvport = 53\nproto = udp\nscheduler = rr\n"
        "lip = 2001:2:0:2::100\nrs = [2001:2:0:2::11]:5353\n";
   return t;

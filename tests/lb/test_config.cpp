@@ -541,6 +541,20 @@ TEST_CASE("[service] values, families and reachability", "[config]") {
         "lb.ini:13: [service web] maglev_table_size = 65537: only scheduler = maglev has a table; remove this line or "
         "set "
         "scheduler = maglev"}},
+      {"mss_clamp below the IPv4 minimum",
+       {inserted(12, {"mss_clamp = 500"}),
+        "lb.ini:13: [service web] mss_clamp = 500: below 536, the smallest MSS every IPv4 host must accept; give "
+        "536..65535, or 0 to turn clamping off"}},
+      {"mss_clamp out of range",
+       {inserted(12, {"mss_clamp = 70000"}), "lb.ini:13: [service web] mss_clamp = 70000: out of range 0..65535"}},
+      {"mss_clamp on a UDP service",
+       {inserted(12, {"proto = udp", "mss_clamp = 1400"}),
+        "lb.ini:14: [service web] mss_clamp = 1400: only TCP has an MSS; remove this line or set proto = tcp"}},
+      {"mss_clamp below the IPv6 minimum",
+       {text(base) + "[service web6]\nvip = 2001:2:0:3::100\nvport = 80\nlip = 2001:2:0:2::100\n"
+                     "rs = [2001:2:0:2::11]:80\nmss_clamp = 1200\n",
+        "lb.ini:20: [service web6] mss_clamp = 1200: below 1220, the smallest MSS every IPv6 host must accept; give "
+        "1220..65535, or 0 to turn clamping off"}},
       {"table too small for the servers",
        {inserted(14, {"rs = 198.18.2.12:80", "rs = 198.18.2.13:80", "scheduler = maglev", "maglev_table_size = 3"}),
         "lb.ini:18: [service web] maglev_table_size = 3: maglev: 3 usable backends need a table larger than 3 entries "
@@ -597,6 +611,18 @@ TEST_CASE("[service] values, families and reachability", "[config]") {
   CHECK(hop4.port == 0);
   CHECK(hop4.addr == ip("198.18.0.254"));
   CHECK(routed->services[1].maglev_table_size == 251);
+  CHECK(routed->services[0].mss_clamp == 0);  // off unless given
+}
+
+TEST_CASE("mss_clamp: 0 is off, the bounds per family are accepted", "[config]") {
+  for (const char* v : {"0", "536", "1400", "65535"}) {
+    auto lines = base;
+    lines.push_back(std::string("mss_clamp = ") + v);
+    auto c = lb::load_config(write(text(lines)));
+    INFO(v);
+    if (!c) FAIL(c.err().message());
+    CHECK(c->services[0].mss_clamp == std::stoi(v));
+  }
 }
 
 TEST_CASE("read_ini maps every entry to its line, as rte_cfgfile reads it", "[config]") {
