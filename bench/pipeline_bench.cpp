@@ -1,44 +1,56 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The balancer's own per-lcore step, on in-memory mbuf bursts (no I/O): what one worker lcore of
-// fnat_lb (examples/fnat_lb) spends per packet.
+// The library's FullNAT datapath, one lcore's step on in-memory mbuf bursts (no I/O): what a worker
+// built from fnat's public headers spends per packet. Everything here is a library call in the
+// order an application's rx loop makes them (docs/WIRING.md): dpdk::parse, verify_ip_checksum, the
+// port plan's owner check for a reply, session_table::lookup_bulk (prefetch-staged), tcp_transition
+// and session_table::set_state (the lazy idle timer), a scheduler pick and session_table::open for a
+// first packet (port fetch, conn object, both tuples, timer), dpdk::rewrite (incremental checksums),
+// neighbour_cache::resolve, the Ethernet addresses, a tx buffer.
 //
-//   pipeline_established/fnat/<family>/<dir>   bursts of 32 packets of live conns (1M conns in the
+//   pipeline_established/fnat/<family>/<dir>   bursts of 32 packets of live conns (1M sessions in the
 //                                              table), inbound (client -> VIP) or outbound
-//                                              (RS -> LIP:lport): parse, bulk lookup, TCP state and
-//                                              timer refresh, FullNAT rewrite, neighbour, tx buffer
-//   pipeline_new_conn/fnat/<family>            bursts of 32 SYNs of new flows: parse, lookup miss,
-//                                              scheduler, sa_pool fetch, conn insert, timer arm,
-//                                              rewrite, tx
+//                                              (RS -> LIP:lport)
+//   pipeline_new_conn/fnat/<family>            bursts of 32 SYNs of new flows: lookup miss, service,
+//                                              scheduler (Maglev), session open, rewrite, tx; the
+//                                              sessions are closed again in untimed pauses
 //   .../io_fwd/...                             the same bursts through parse + MAC swap + tx: the
 //                                              floor any DPDK forwarding app pays (testpmd's
 //                                              io/macswap forwarding with a parse)
-// Every iteration first copies the burst's template frames into its mbufs (the balancer rewrites
+// Every iteration first copies the burst's template frames into its mbufs (the datapath rewrites
 // them in place), for fnat and io_fwd alike, and the tx "queue" is a sink that hands the mbufs back.
-// items_per_second counts packets. Workers are built by fnat_lb's own start-up code (balancer.hpp)
-// on two net_ring ports that never carry a packet.
+// items_per_second counts packets.
+//
+// What an application such as examples/fnat_lb adds per packet and this does not: its service map
+// (here two services compared in place), its route lookup towards a client (here one gateway per
+// family), its per-reason counters, ICMP / fragment / ARP branches (not taken by these packets).
+// Until fnat 2026-12 this binary compiled fnat_lb's worker itself; the figures of that binary are the
+// "before" of issue 16's comparison.
 #include <benchmark/benchmark.h>
 #include <rte_cycles.h>
-#include <rte_eth_ring.h>
-#include <rte_ethdev.h>
 #include <rte_mbuf.h>
-#include <rte_ring.h>
-#include <unistd.h>
 
+#include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <fnat/core/checksum.hpp>
+#include <fnat/core/conn_state.hpp>
 #include <fnat/core/headers.hpp>
-#include <fnat/dpdk/ethdev_ops.hpp>
+#include <fnat/core/neighbour.hpp>
+#include <fnat/core/port_plan.hpp>
+#include <fnat/core/sa_pool.hpp>
+#include <fnat/core/scheduler.hpp>
+#include <fnat/core/session_table.hpp>
+#include <fnat/dpdk/memory.hpp>
 #include <fnat/dpdk/packet.hpp>
-
-#include "fnat_lb/balancer.hpp"
+#include <fnat/dpdk/rx_checksum.hpp>
 
 namespace {
 
@@ -97,65 +109,185 @@ std::vector<std::uint8_t> tcp_frame(const fnat::inet_addr& src, std::uint16_t sp
   return f;
 }
 
-// ---- the harness ---------------------------------------------------------------------------------
+// ---- the datapath ----------------------------------------------------------------------------------
 
 struct sink {
   std::size_t taken = 0;
 };
 
-std::uint16_t sink_tx(void* ctx, std::uint16_t, std::uint16_t, rte_mbuf**, std::uint16_t n) {
-  static_cast<sink*>(ctx)->taken += n;
+std::uint16_t sink_tx(sink& s, rte_mbuf**, std::uint16_t n) {
+  s.taken += n;
   return n;  // the mbufs stay with the harness, which owns and reuses them
 }
 
-std::string ring_port(const std::string& name) {
-  rte_ring* rx = rte_ring_create((name + "_r").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  rte_ring* tx = rte_ring_create((name + "_t").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (rx == nullptr || tx == nullptr || rte_eth_from_rings(name.c_str(), &rx, 1, &tx, 1, SOCKET_ID_ANY) < 0) {
-    std::fprintf(stderr, "pipeline_bench: cannot create ring port %s\n", name.c_str());
+struct tsc_clock {
+  [[nodiscard]] std::uint64_t now() const noexcept { return rte_rdtsc(); }
+  [[nodiscard]] std::uint64_t frequency() const noexcept { return rte_get_tsc_hz(); }
+};
+// The library's defaults (hashed_buckets: the fast build) with conn memory from DPDK and the TSC.
+struct traits : session_table_traits {
+  using allocator = dpdk::rte_allocator<std::byte>;
+  using clock = tsc_clock;
+};
+using sessions_t = session_table<no_payload, traits>;
+using pool_t = sa_pool<hashed_buckets, dpdk::rte_allocator<std::byte>>;
+
+fnat::inet_addr A(const std::string& s) { return *fnat::inet_addr::parse(s); }
+mac_addr mac_of(int i) { return mac_addr{{0x02, 0xbb, 0, 0, 0, static_cast<std::uint8_t>(i)}}; }
+
+struct service {
+  endpoint vip;
+  std::vector<endpoint> rss;
+  std::optional<any_scheduler> sched;
+  std::uint16_t group = 0;
+};
+
+// One lcore's FullNAT datapath from library parts.
+struct datapath {
+  std::optional<port_plan> plan;
+  std::vector<std::unique_ptr<pool_t>> pools;
+  std::array<sa_pool_rotation<hashed_buckets, dpdk::rte_allocator<std::byte>>, 2> rotations;
+  std::optional<sessions_t> sessions;
+  std::optional<neighbour_cache<rte_mbuf*>> neigh;
+  std::array<service, 2> services;  // IPv4, IPv6
+  std::array<fnat::inet_addr, 2> gateway{A("198.18.0.254"), A("2001:2:0:1::fe")};
+  std::array<mac_addr, 2> port_mac{mac_addr{{0x02, 0, 0, 0, 0, 1}}, mac_addr{{0x02, 0, 0, 0, 0, 2}}};
+  std::array<std::uint64_t, tcp_state_count> tcp_ticks{};
+  std::array<rte_mbuf*, 64> txq{};
+  std::uint16_t txn = 0;
+  sink out;
+  std::uint64_t now = 0;
+  std::uint64_t forwarded = 0, created = 0, dropped = 0;
+  std::array<packet_info, burst> info;
+  std::array<inet_tuple, burst> keys;
+  std::array<std::uint16_t, burst> idx;
+  std::array<sessions_t::hit, burst> hits;
+
+  [[noreturn]] static void fail(const std::string& why) {
+    std::fprintf(stderr, "pipeline_bench: %s\n", why.c_str());
     std::exit(1);
   }
-  return "net_ring_" + name;  // the ethdev name rte_eth_from_rings registers
-}
+  template <class T>
+  static T must(result<T> r, const char* what) {
+    if (!r) fail(std::string(what) + ": " + r.err().message());
+    return std::move(*r);
+  }
 
-// Devices with neither rte_flow nor RSS: the balancer picks redirect, which a single worker never uses.
-struct no_steering_ops : dpdk::rte_ethdev_ops {
-  int flow_validate(std::uint16_t, const rte_flow_attr*, const rte_flow_item*, const rte_flow_action*,
-                    rte_flow_error* e) const {
-    if (e != nullptr) *e = rte_flow_error{RTE_FLOW_ERROR_TYPE_UNSPECIFIED, nullptr, "benchmark"};
-    return -ENOTSUP;
+  datapath() {
+    plan.emplace(must(port_plan::make({.lcores = {{0, 0}}}), "port plan"));
+    sessions.emplace(must(sessions_t::make({.capacity = capacity,
+                                            .wheel = {.slots = 4096, .tick = std::chrono::milliseconds(10)}},
+                                           tsc_clock{}, tuple_hash{}, dpdk::rte_allocator<std::byte>(SOCKET_ID_ANY)),
+                          "session table"));
+    neigh.emplace(must(neighbour_cache<rte_mbuf*>::make({.capacity = 1024, .ticks_per_second = rte_get_tsc_hz()}),
+                       "neighbours"));
+    for (int f = 0; f < 2; ++f) {
+      const bool v6 = f == 1;
+      service& svc = services[f];
+      svc.vip = endpoint{A(v6 ? "2001:2:0:3::100" : "198.18.1.100"), 80};
+      std::vector<sched_backend> be;
+      for (int i = 0; i < n_rs; ++i) {
+        const fnat::inet_addr a = A(v6 ? "2001:2:0:2::" + std::to_string(10 + i) : "198.18.2." + std::to_string(10 + i));
+        svc.rss.push_back(endpoint{a, 8080});
+        be.push_back({.id = hash_bytes(a.raw().data(), 16, 8080), .weight = 1});
+        (void)neigh->add_static(a, mac_of(i + 1));
+      }
+      svc.sched.emplace(must(any_scheduler::make(be, {.kind = scheduler_kind::maglev}), "scheduler"));
+      for (int l = 0; l < n_lips; ++l) {
+        const fnat::inet_addr lip = A(std::string(v6 ? "2001:2:0:2::" : "198.18.2.") + std::to_string(100 + l));
+        auto pol = must(hashed_buckets::make(*plan, 0, {.buckets = 16}), "sa_pool policy");
+        pools.push_back(std::make_unique<pool_t>(must(pool_t::make(lip, std::move(pol)), "sa_pool")));
+        if (!rotations[f].add(*pools.back())) fail("rotation");
+      }
+      svc.group = must(sessions->add_group(rotations[f]), "port group");
+    }
+    (void)neigh->add_static(gateway[0], mac_addr{{0x02, 0xaa, 0, 0, 0, 0xfe}});
+    (void)neigh->add_static(gateway[1], mac_addr{{0x02, 0xaa, 0, 0, 0, 0xfd}});
+    const conn_timeouts t{};
+    for (std::size_t s = 0; s < tcp_state_count; ++s) tcp_ticks[s] = sessions->ticks_for(t.of(static_cast<tcp_state>(s)));
+  }
+
+  void drop(rte_mbuf*) noexcept { ++dropped; }  // the harness owns the mbufs
+
+  void send(rte_mbuf* m, const fnat::inet_addr& next_hop, std::uint16_t port) {
+    const neigh_result r = neigh->resolve(next_hop, now, m);
+    if (r.rc != errc::ok) return drop(m);
+    auto* e = rte_pktmbuf_mtod(m, std::uint8_t*);
+    std::memcpy(e, r.mac.bytes.data(), 6);
+    std::memcpy(e + 6, port_mac[port].bytes.data(), 6);
+    txq[txn++] = m;
+    ++forwarded;
+  }
+
+  bool rewrite_to(rte_mbuf* m, packet_info& pi, const inet_tuple& to) {
+    const rewrite_result r = dpdk::rewrite(m, pi, to, checksum_offload{});
+    if (!r.ok()) drop(m);
+    return r.ok();
+  }
+
+  void hit(rte_mbuf* m, packet_info& pi, sessions_t::session_type& s, direction dir) {
+    const tcp_state next = tcp_transition(static_cast<tcp_state>(s.state), dir, pi.tcp_flags);
+    sessions->set_state(s, static_cast<std::uint8_t>(next), tcp_ticks[static_cast<std::size_t>(next)]);
+    if (dir == direction::inbound) {
+      if (rewrite_to(m, pi, s.out().reversed())) send(m, s.out().saddr, 1);
+    } else {
+      if (rewrite_to(m, pi, s.in().reversed())) send(m, gateway[pi.family == ip_family::v6], 0);
+    }
+  }
+
+  void miss(rte_mbuf* m, packet_info& pi) {
+    if (const auto h = sessions->lookup(pi.tuple)) return hit(m, pi, *h.conn, h.dir);
+    service& svc = services[pi.family == ip_family::v6];
+    if (pi.tuple.daddr != svc.vip.addr || pi.tuple.dport != hton16(svc.vip.port) || !pi.is_tcp_syn()) return drop(m);
+    // A first packet claims a session: its L4 checksum is checked before anything is spent on it.
+    if (dpdk::verify_l4_checksum(m, pi) != drop_reason::none) return drop(m);
+    const pick_result pick = svc.sched->pick(hash_bytes(pi.tuple.saddr.raw().data(), 16, pi.tuple.sport));
+    if (!pick) return drop(m);
+    const tcp_state st = tcp_transition(tcp_state::none, direction::inbound, pi.tcp_flags);
+    const auto opened = sessions->open({.in = pi.tuple,
+                                        .dest = svc.rss[pick.index],
+                                        .group = svc.group,
+                                        .state = static_cast<std::uint8_t>(st),
+                                        .timeout = tcp_ticks[static_cast<std::size_t>(st)],
+                                        .tag = static_cast<std::uint32_t>(pick.index)});
+    if (!opened) return drop(m);
+    ++created;
+    if (rewrite_to(m, pi, opened.session->out().reversed())) send(m, svc.rss[pick.index].addr, 1);
+  }
+
+  // One burst received on port `port` (0: clients, 1: real servers).
+  void process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n) {
+    now = rte_rdtsc();
+    unsigned k = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+      packet_info& pi = info[i];
+      if (dpdk::parse(pkts[i], pi) != drop_reason::none || dpdk::verify_ip_checksum(pkts[i], pi) != drop_reason::none) {
+        drop(pkts[i]);
+        continue;
+      }
+      // A reply to a LIP:lport of another lcore would be handed off (one lcore here: never).
+      if (port == 1 && plan->class_owner(ntoh16(pi.tuple.dport)) != 0) {
+        drop(pkts[i]);
+        continue;
+      }
+      keys[k] = pi.tuple;
+      idx[k++] = i;
+    }
+    (void)sessions->lookup_bulk({keys.data(), k}, hits.data());
+    for (unsigned j = 0; j < k; ++j) {
+      if (hits[j])
+        hit(pkts[idx[j]], info[idx[j]], *hits[j].conn, hits[j].dir);
+      else
+        miss(pkts[idx[j]], info[idx[j]]);
+    }
+    (void)sink_tx(out, txq.data(), txn);
+    txn = 0;
   }
 };
 
-std::string config_text(const std::string& cport, const std::string& sport) {
-  std::string t = "[global]\nworkers = 1\nsteering = redirect\nconns_per_lcore = " + std::to_string(capacity) +
-                  "\ntelemetry = off\n";
-  t += "[port " + cport + "]\nrole = client\naddress = 198.18.0.1/24\naddress = 2001:2:0:1::1/64\n"
-       "address = 198.18.1.1/24\naddress = 2001:2:0:3::1/64\ngateway = 198.18.0.254\ngateway = 2001:2:0:1::fe\n"
-       "neighbour = 198.18.0.254 02:aa:00:00:00:fe\nneighbour = 2001:2:0:1::fe 02:aa:00:00:00:fd\n";
-  t += "[port " + sport + "]\nrole = server\naddress = 198.18.2.1/24\naddress = 2001:2:0:2::1/64\n";
-  for (int i = 0; i < n_rs; ++i) {
-    char mac[32];
-    std::snprintf(mac, sizeof mac, "02:bb:00:00:00:%02x", i + 1);
-    t += "neighbour = 198.18.2." + std::to_string(10 + i) + " " + mac + "\n";
-    t += "neighbour = 2001:2:0:2::" + std::to_string(10 + i) + " " + mac + "\n";
-  }
-  for (const bool v6 : {false, true}) {
-    t += std::string("[service web") + (v6 ? "6" : "4") + "]\nvip = " + (v6 ? "2001:2:0:3::100" : "198.18.1.100") +
-         "\nvport = 80\nproto = tcp\nscheduler = maglev\n";
-    for (int l = 0; l < n_lips; ++l) t += "lip = " + std::string(v6 ? "2001:2:0:2::" : "198.18.2.") + std::to_string(100 + l) + "\n";
-    for (int i = 0; i < n_rs; ++i)
-      t += "rs = " + (v6 ? "[2001:2:0:2::" + std::to_string(10 + i) + "]" : "198.18.2." + std::to_string(10 + i)) + ":8080\n";
-  }
-  return t;
-}
-
-// One balancer and one worker shared by every benchmark of the binary (building 1M conns takes a few
-// seconds).
+// One datapath shared by every benchmark of the binary (building 1M sessions takes a few seconds).
 struct pipeline {
-  std::unique_ptr<lb::balancer> lb;
-  lb::worker* w = nullptr;
-  sink out;
+  datapath dp;
   std::vector<rte_mbuf*> mbufs;  // burst mbufs, reused
   rte_mempool* pool = nullptr;
   // Templates of established flows: inbound and outbound per family.
@@ -168,22 +300,11 @@ struct pipeline {
   }
 
   pipeline() {
-    const std::string c = ring_port("pl_c"), s = ring_port("pl_s");
-    const std::string path = "/tmp/fnat-pipeline-" + std::to_string(::getpid()) + ".ini";
-    std::ofstream(path) << config_text(c, s);
-    auto cfg = lb::load_config(path);
-    std::remove(path.c_str());
-    if (!cfg) fail(cfg.err().message());
-    auto b = lb::balancer::make(*cfg, no_steering_ops{}, {.tx = sink_tx, .tx_ctx = &out, .name = "pl"});
-    if (!b) fail(b.err().message());
-    lb = std::move(*b);
-    w = lb->workers()[0].get();
     pool = rte_pktmbuf_pool_create("pl_bench_mbufs", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-    if (pool == nullptr) fail("mbuf pool");
+    if (pool == nullptr) datapath::fail("mbuf pool");
     mbufs.resize(burst);
     for (auto& m : mbufs) m = rte_pktmbuf_alloc(pool);
-    w->expire(rte_rdtsc());
-    // Live conns: half IPv4, half IPv6, created by SYNs through the worker, then their outbound
+    // Live sessions: half IPv4, half IPv6, opened by SYNs through the datapath, then their outbound
     // templates taken from what it sent.
     for (const bool v6 : {false, true}) {
       std::vector<std::vector<std::uint8_t>> syns;
@@ -208,12 +329,7 @@ struct pipeline {
         }
       }
     }
-    if (lb->workers()[0]->stats().conns_created.get() != live_conns) fail("not every conn was created");
-  }
-
-  [[noreturn]] static void fail(const std::string& why) {
-    std::fprintf(stderr, "pipeline_bench: %s\n", why.c_str());
-    std::exit(1);
+    if (dp.created != live_conns || dp.sessions->size() != live_conns) datapath::fail("not every session was opened");
   }
 
   // A SYN from client number k (198.19.x.y / 2001:2:0:9::x, ports 1024+) to the VIP.
@@ -224,7 +340,7 @@ struct pipeline {
       std::snprintf(a, sizeof a, "2001:2:0:9::%x:%x", host >> 16, host & 0xffff);
     else
       std::snprintf(a, sizeof a, "198.19.%u.%u", (host >> 8) & 0xff, host & 0xff);
-    const fnat::inet_addr src = *fnat::inet_addr::parse(v6 ? a : a);
+    const fnat::inet_addr src = *fnat::inet_addr::parse(a);
     return tcp_frame(src, static_cast<std::uint16_t>(port), *fnat::inet_addr::parse(v6 ? "2001:2:0:3::100" : "198.18.1.100"),
                      80, tcp_flags::syn, 0);
   }
@@ -237,22 +353,18 @@ struct pipeline {
       auto* p = rte_pktmbuf_mtod(m, std::uint8_t*);
       std::memcpy(p, frames[i].data(), frames[i].size());
       m->data_len = m->pkt_len = static_cast<std::uint32_t>(frames[i].size());
-      m->port = lb->shared().ports[0].port_id;
     }
   }
 
-  // One burst through the worker (setup only; keeps what it sent when asked).
+  // One burst through the datapath (setup only; keeps what it sent when asked).
   void run(std::span<const std::vector<std::uint8_t>> frames, std::vector<std::vector<std::uint8_t>>* sent) {
     load(frames);
-    for (auto& m : mbufs) rte_mbuf_refcnt_set(m, 2);  // the worker's drops free once; keep ours
-    w->process_burst(0, mbufs.data(), static_cast<std::uint16_t>(frames.size()));
-    w->flush();
+    dp.process_burst(0, mbufs.data(), static_cast<std::uint16_t>(frames.size()));
     if (sent != nullptr)
       for (std::size_t i = 0; i < frames.size(); ++i) {
         const auto* p = rte_pktmbuf_mtod(mbufs[i], const std::uint8_t*);
         sent->emplace_back(p, p + rte_pktmbuf_data_len(mbufs[i]));
       }
-    for (auto& m : mbufs) rte_mbuf_refcnt_set(m, 1);
   }
 };
 
@@ -272,7 +384,7 @@ void io_forward(pipeline& p, std::size_t n) {
     std::memcpy(e, e + 6, 6);
     std::memcpy(e + 6, tmp, 6);
   }
-  (void)sink_tx(&p.out, 0, 0, p.mbufs.data(), static_cast<std::uint16_t>(n));
+  (void)sink_tx(p.dp.out, p.mbufs.data(), static_cast<std::uint16_t>(n));
 }
 
 // Frames of random live conns laid out back to back (stride 128 bytes), so that the harness streams
@@ -292,14 +404,13 @@ struct frame_stream {
   }
 };
 
-void load_from(pipeline& p, const frame_stream& fs, std::size_t& cursor, std::uint16_t port_id) {
+void load_from(pipeline& p, const frame_stream& fs, std::size_t& cursor) {
   for (std::size_t i = 0; i < burst; ++i) {
     const std::size_t k = cursor++ & (frame_stream::count - 1);
     rte_mbuf* m = p.mbufs[i];
     rte_pktmbuf_reset(m);
     std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), fs.bytes.data() + k * frame_stream::stride, frame_stream::stride);
     m->data_len = m->pkt_len = fs.lens[k];
-    m->port = port_id;
   }
 }
 
@@ -310,25 +421,23 @@ void established(benchmark::State& state, impl which, bool v6, bool inbound) {
   auto& fs = streams[v6 * 2 + inbound];
   if (!fs) fs = std::make_unique<frame_stream>(templates, 42 + v6 * 2 + inbound);
   std::size_t cursor = 0;
-  const std::uint16_t port_id = p.lb->shared().ports[inbound ? 0 : 1].port_id;
-  const std::uint64_t forwarded0 = p.w->stats().inbound.get() + p.w->stats().outbound.get();
-  const std::uint64_t drops0 = p.w->stats().total_drops();
+  const std::uint64_t forwarded0 = p.dp.forwarded;
+  const std::uint64_t drops0 = p.dp.dropped;
   for (auto _ : state) {
-    load_from(p, *fs, cursor, port_id);
+    load_from(p, *fs, cursor);
     if (which == impl::fnat) {
-      p.w->process_burst(inbound ? 0 : 1, p.mbufs.data(), burst);
-      p.w->flush();
+      p.dp.process_burst(inbound ? 0 : 1, p.mbufs.data(), burst);
     } else {
       io_forward(p, burst);
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * burst));
   if (which == impl::fnat) {
-    const std::uint64_t forwarded = p.w->stats().inbound.get() + p.w->stats().outbound.get() - forwarded0;
-    if (forwarded != state.iterations() * burst || p.w->stats().total_drops() != drops0)
-      state.SkipWithError("the worker did not forward every packet");
+    const std::uint64_t forwarded = p.dp.forwarded - forwarded0;
+    if (forwarded != state.iterations() * burst || p.dp.dropped != drops0)
+      state.SkipWithError("the datapath did not forward every packet");
   }
-  state.counters["conns"] = static_cast<double>(p.w->stats().conns_created.get() - p.w->stats().conns_expired.get());
+  state.counters["conns"] = static_cast<double>(p.dp.sessions->size());
 }
 
 void new_conns(benchmark::State& state, impl which, bool v6) {
@@ -343,13 +452,13 @@ void new_conns(benchmark::State& state, impl which, bool v6) {
       for (std::size_t i = 0; i < made; ++i) {
         packet_info info;
         (void)parse(syns[i], info);
-        (void)p.w->remove_conn(info.tuple);
+        (void)p.dp.sessions->close(info.tuple);
       }
     for (auto& s : syns) s = pipeline::syn_of(v6, p.next_client++);
   };
   refill();
   std::size_t used = 0;
-  const std::uint64_t created0 = p.w->stats().conns_created.get();
+  const std::uint64_t created0 = p.dp.created;
   std::uint64_t expected = 0;
   for (auto _ : state) {
     if (used == batch) {
@@ -364,21 +473,18 @@ void new_conns(benchmark::State& state, impl which, bool v6) {
       rte_pktmbuf_reset(m);
       std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), f.data(), f.size());
       m->data_len = m->pkt_len = static_cast<std::uint32_t>(f.size());
-      m->port = p.lb->shared().ports[0].port_id;
     }
     used += burst;
     made = used;
     expected += burst;
     if (which == impl::fnat) {
-      p.w->process_burst(0, p.mbufs.data(), burst);
-      p.w->flush();
+      p.dp.process_burst(0, p.mbufs.data(), burst);
     } else {
       io_forward(p, burst);
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * burst));
-  if (which == impl::fnat && p.w->stats().conns_created.get() - created0 != expected)
-    state.SkipWithError("not every SYN made a conn");
+  if (which == impl::fnat && p.dp.created - created0 != expected) state.SkipWithError("not every SYN made a conn");
   refill();  // back to the live set
 }
 

@@ -62,11 +62,12 @@ SUITES = {
     "rss_port_fetch_release": "one RSS-aware fetch and its release (CPU time)",
     "redirect_handoff": "per packet: find the owner lcore of a reply, enqueue it on the owner's ring, dequeue "
                         "it there (one thread: the code path, not the cross-core transfer)",
-    "pipeline_established": "the balancer's worker step per packet for live conns (1M in the table), bursts "
-                            "of 32: parse, bulk lookup, TCP state, timer, FullNAT rewrite, neighbour, tx "
-                            "buffer; `io_fwd` is parse + MAC swap + tx, the floor of any forwarding app",
-    "pipeline_new_conn": "per SYN of a new flow: parse, lookup miss, scheduler, sa_pool fetch, conn insert, "
-                         "timer, rewrite, tx",
+    "pipeline_established": "the library datapath's step per packet for live sessions (1M in the "
+                            "session_table), bursts of 32: parse, bulk lookup, TCP state, lazy timer, FullNAT "
+                            "rewrite, neighbour, tx buffer; `io_fwd` is parse + MAC swap + tx, the floor of any "
+                            "forwarding app",
+    "pipeline_new_conn": "per SYN of a new flow: parse, lookup miss, L4 checksum, scheduler, session_table::open "
+                         "(port fetch, conn, both tuples, timer), rewrite, tx",
 }
 
 
@@ -609,7 +610,7 @@ def scaling_section(data):
            "cache's worth of mbufs.",
            "- *Counters and gauges* are per worker and read by the telemetry thread without locks.", ""]
     if est or nc:
-        out += ["**Measured, one lcore** (pipeline_bench: one worker's step on in-memory bursts, no I/O):", ""]
+        out += ["**Measured, one lcore** (pipeline_bench: the library datapath's step on in-memory bursts, no I/O):", ""]
         rows = [["established, %s" % r.case, fmt_ns(r.ns) + " per packet", "%.2f Mpps" % (1e3 / r.ns),
                  "%.1f Mpps" % (16 * 1e3 / r.ns)] for r in est]
         rows += [["new conn, %s" % r.case, fmt_ns(r.ns) + " per SYN", "%.2f M conns/s" % (1e3 / r.ns),

@@ -3,7 +3,6 @@
 #include "fnat_lb/config.hpp"
 
 #include <rte_build_config.h>
-#include <rte_cfgfile.h>
 #include <rte_ethdev.h>
 
 #include <algorithm>
@@ -67,10 +66,16 @@ namespace {
 
 // ---- the line scan ------------------------------------------------------------------------------
 
+// One parser, our own. rte_cfgfile was run beside it until 2026-12 (and the two compared), but it
+// keeps no line numbers, which every message below needs ("lb.ini:14: ..."), and it skips or
+// truncates what it cannot read instead of saying so; a scanner that must find those lines anyway
+// is the whole parser, so the second one only added a way to disagree. The limits stay
+// rte_cfgfile's (names 63, values 255, lines 322 characters), so a file valid here loads in DPDK's
+// own tools and the other way round.
 constexpr char comment_char = '#';
-constexpr std::size_t max_name = CFG_NAME_LEN - 1;    // rte_cfgfile truncates longer names
-constexpr std::size_t max_value = CFG_VALUE_LEN - 1;  // and longer values
-static_assert(ini_max_line == CFG_NAME_LEN + CFG_VALUE_LEN + 4 - 2);
+constexpr std::size_t max_name = 63;
+constexpr std::size_t max_value = 255;
+static_assert(ini_max_line == max_name + 1 + max_value + 1 + 4 - 2);
 
 std::string_view strip(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -83,14 +88,11 @@ std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 struct file_closer {
   void operator()(std::FILE* f) const noexcept { std::fclose(f); }
 };
-struct cfgfile_closer {
-  void operator()(rte_cfgfile* c) const noexcept { rte_cfgfile_close(c); }
-};
 
-// Scans like rte_cfgfile_load_with_params: per line, cut at the first comment character (rte_cfgfile
-// keeps it when a backslash precedes it; we reject backslashes), strip whitespace, "[" opens a
-// section up to the first "]", otherwise the first "=" splits key and value; other lines are skipped
-// by rte_cfgfile and rejected here.
+// Per line (rte_cfgfile's rules, with what it would skip or truncate rejected): cut at the first
+// comment character (backslashes, which rte_cfgfile reads as an escape of '#', are rejected), strip
+// whitespace, "[" opens a section up to the first "]", otherwise the first "=" splits key and value;
+// any other line is an error.
 result<ini_file> scan(const std::string& path) {
   std::unique_ptr<std::FILE, file_closer> f(std::fopen(path.c_str(), "r"));
   if (!f) return error(errc::invalid_argument, path + ": cannot open: " + std::strerror(errno));
@@ -107,7 +109,7 @@ result<ini_file> scan(const std::string& path) {
     if (c == EOF && raw.empty()) break;
     ++lineno;
     if (raw.size() > ini_max_line)
-      return fail(lineno, "the line is " + std::to_string(raw.size()) + " characters long; rte_cfgfile reads at most " +
+      return fail(lineno, "the line is " + std::to_string(raw.size()) + " characters long; a line has at most " +
                               std::to_string(ini_max_line));
     if (raw.find('\0') != std::string::npos) return fail(lineno, "the line holds a NUL byte");
     std::string_view text = raw;
@@ -144,7 +146,7 @@ result<ini_file> scan(const std::string& path) {
       return fail(lineno, where + quote(key) + ": a key has at most " + std::to_string(max_name) + " characters");
     if (value.size() > max_value)
       return fail(lineno, where + std::string(key) + ": the value has " + std::to_string(value.size()) +
-                              " characters; rte_cfgfile keeps at most " + std::to_string(max_value));
+                              " characters; a value has at most " + std::to_string(max_value));
     out.sections.back().entries.push_back({std::string(key), std::string(value), lineno});
   }
   if (std::ferror(f.get())) return error(errc::invalid_argument, path + ": read error: " + std::strerror(errno));
@@ -153,35 +155,7 @@ result<ini_file> scan(const std::string& path) {
 
 }  // namespace
 
-result<ini_file> read_ini(const std::string& path) {
-  auto scanned = scan(path);
-  if (!scanned) return scanned.err();
-  rte_cfgfile_parameters params{};
-  params.comment_character = comment_char;
-  std::unique_ptr<rte_cfgfile, cfgfile_closer> cfg(rte_cfgfile_load_with_params(path.c_str(), 0, &params));
-  auto disagree = [&](const std::string& what) {
-    return error(errc::invalid_argument, path + ": rte_cfgfile and the line scan read the file differently (" + what +
-                                             "); please report this with the file");
-  };
-  if (!cfg) return disagree("rte_cfgfile could not load it");
-  const int n = rte_cfgfile_num_sections(cfg.get(), nullptr, 0);
-  if (n < 0 || static_cast<std::size_t>(n) != scanned->sections.size())
-    return disagree(std::to_string(n) + " sections, not " + std::to_string(scanned->sections.size()));
-  for (int i = 0; i < n; ++i) {
-    auto& sec = scanned->sections[static_cast<std::size_t>(i)];
-    char name[CFG_NAME_LEN];
-    const int count = rte_cfgfile_section_num_entries_by_index(cfg.get(), name, i);
-    if (count < 0 || static_cast<std::size_t>(count) != sec.entries.size() || sec.name != name)
-      return disagree("section " + std::to_string(i + 1) + ", line " + std::to_string(sec.line));
-    std::vector<rte_cfgfile_entry> entries(static_cast<std::size_t>(count));
-    if (count > 0 && rte_cfgfile_section_entries_by_index(cfg.get(), i, name, entries.data(), count) != count)
-      return disagree("section " + std::to_string(i + 1) + ", line " + std::to_string(sec.line));
-    for (std::size_t j = 0; j < entries.size(); ++j)
-      if (sec.entries[j].key != entries[j].name || sec.entries[j].value != entries[j].value)
-        return disagree("line " + std::to_string(sec.entries[j].line));
-  }
-  return std::move(*scanned);
-}
+result<ini_file> read_ini(const std::string& path) { return scan(path); }
 
 // ---- values -------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// fnat_lb's configuration: an INI file, read with DPDK's rte_cfgfile, checked, and turned into a
-// plain `lb_config`.
+// fnat_lb's configuration: an INI file in DPDK's rte_cfgfile format, read by our own scanner,
+// checked, and turned into a plain `lb_config`.
 //
 // ## The file (lb.ini.sample beside this header is the commented reference)
 //   [global]              workers (EAL lcore ids; worker i polls rx queue i of every port),
@@ -16,16 +16,14 @@
 //   [service NAME]        vip, vport, proto, scheduler, maglev_table_size, mss_clamp, lip (repeatable),
 //                         rs (repeatable: ADDRESS:PORT or [IPV6]:PORT, then optionally weight=N)
 // '#' starts a comment (anywhere on a line); keys that take several values are simply repeated, one
-// value per line, which rte_cfgfile keeps in order.
+// value per line, kept in order.
 //
 // ## Errors name the file and the line
 // rte_cfgfile keeps no line numbers, and it skips some mistakes silently (a line without '=' is
-// ignored, text after "]" is dropped, long names and values are truncated). So load_config() first
-// scans the file itself with rte_cfgfile's own rules (the same comment, whitespace, section and
-// "key = value" splitting) and rejects those lines, then loads it with rte_cfgfile and checks that
-// both saw the same sections and entries in the same order: entry j of section i is then the j-th
-// "key = value" line the scan found under the i-th header, and every later message can say where it
-// comes from:
+// ignored, text after "]" is dropped, long names and values are truncated). So load_config() scans
+// the file itself with rte_cfgfile's rules (the same comment, whitespace, section and "key = value"
+// splitting, the same length limits) and rejects those lines instead; every entry keeps its line,
+// and every later message can say where it comes from:
 //     lb.ini:14: [service web] rs = 198.18.2.300:80: not an IPv4 or IPv6 address
 //     lb.ini:9: [port net_af_packet1]: no address; add 'address = ADDRESS/PREFIX'
 //     lb.ini: no [service NAME] section; add at least one
@@ -271,18 +269,18 @@ struct ini_section {
   unsigned line = 0;
   std::vector<ini_entry> entries;
 };
-/// A file as rte_cfgfile reads it, with the line of every section and entry.
+/// A file as read_ini reads it, with the line of every section and entry.
 struct ini_file {
   std::string path;
   std::vector<ini_section> sections;
 };
 
-/// The longest line rte_cfgfile reads (its buffer of CFG_NAME_LEN + CFG_VALUE_LEN + 4 bytes holds
-/// the line, '\n' and the terminating NUL).
+/// The longest line read_ini reads: rte_cfgfile's (its buffer of CFG_NAME_LEN + CFG_VALUE_LEN + 4
+/// bytes holds the line, '\n' and the terminating NUL), so files stay valid for both.
 inline constexpr std::size_t ini_max_line = 64 + 256 + 4 - 2;
 
-/// Reads `path` with rte_cfgfile ('#' comments, no entries outside sections, no empty values),
-/// after a line scan that finds what rte_cfgfile would skip or truncate (see the file comment).
+/// Reads `path` in rte_cfgfile's format ('#' comments, no entries outside sections, no empty values),
+/// rejecting what rte_cfgfile would skip or truncate (see the file comment).
 /// Errors (errc::invalid_argument, "FILE:LINE: what"): a line longer than ini_max_line, a line that
 /// is neither "[section]" nor "key = value", text after "]", an entry before any section, an empty
 /// key or value, a section name or key over 63 characters, a value over 255, a backslash; and

@@ -74,15 +74,12 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
   const dpdk::rte_allocator<std::byte> alloc(socket);
   const std::string who = "worker " + std::to_string(index) + " (lcore " + std::to_string(cfg.global.workers[index]) + ")";
 
-  auto pool = lb_conn_pool::make(cfg.global.conns_per_lcore, alloc);
-  if (!pool) return error(pool.err().code(), who + ": conn objects: " + pool.err().message());
-  w->pool_.emplace(std::move(*pool));
-  auto table = lb_table::make({.capacity = cfg.global.table_capacity()}, tuple_hash{}, alloc);
-  if (!table) return error(table.err().code(), who + ": conn table: " + table.err().message());
-  w->table_.emplace(std::move(*table));
-  auto wheel = lb_wheel::make({.slots = 4096, .tick = std::chrono::milliseconds(cfg.global.timer_tick_ms)});
-  if (!wheel) return error(wheel.err().code(), who + ": timer wheel: " + wheel.err().message());
-  w->wheel_.emplace(std::move(*wheel));
+  auto sessions = lb_sessions::make({.capacity = cfg.global.conns_per_lcore,
+                                     .table_capacity = cfg.global.table_capacity(),
+                                     .wheel = {.slots = 4096, .tick = std::chrono::milliseconds(cfg.global.timer_tick_ms)}},
+                                    tsc_clock{}, tuple_hash{}, alloc);
+  if (!sessions) return error(sessions.err().code(), who + ": " + sessions.err().message());
+  w->sessions_.emplace(std::move(*sessions));
   auto neigh = lb_neighbours::make({.capacity = 1024, .ticks_per_second = rte_get_tsc_hz()});
   if (!neigh) return error(neigh.err().code(), who + ": neighbour cache: " + neigh.err().message());
   w->neigh_.emplace(std::move(*neigh));
@@ -92,9 +89,9 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
         return error(r.err().code(), who + ": static neighbour " + n.addr.to_string() + ": " + r.err().message());
 
   for (std::size_t s = 0; s < tcp_state_count; ++s)
-    w->tcp_ticks_[s] = w->wheel_->ticks_for(cfg.timeouts.of(static_cast<tcp_state>(s)));
-  w->udp_ticks_[0] = w->wheel_->ticks_for(cfg.timeouts.of(udp_state::oneway));
-  w->udp_ticks_[1] = w->wheel_->ticks_for(cfg.timeouts.of(udp_state::normal));
+    w->tcp_ticks_[s] = w->sessions_->ticks_for(cfg.timeouts.of(static_cast<tcp_state>(s)));
+  w->udp_ticks_[0] = w->sessions_->ticks_for(cfg.timeouts.of(udp_state::oneway));
+  w->udp_ticks_[1] = w->sessions_->ticks_for(cfg.timeouts.of(udp_state::normal));
 
   // One sa_pool per LIP, with the policy of the LIP's port.
   const port_plan& plan = *sh.plan;
@@ -123,11 +120,15 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
   w->lip_gauges_ = std::make_unique<lip_gauges[]>(std::max<std::size_t>(1, w->lips_));
 
   std::size_t rs_total = 0;
+  w->rotations_.reserve(sh.services.size());  // the session table keeps their addresses
   for (const lb_service& svc : sh.services) {
     lb_rotation rot;
     for (std::uint16_t li : svc.lips)
       if (auto r = rot.add(*w->sa_pools_[li]); !r) return error(r.err().code(), who + ": service " + svc.name + ": " + r.err().message());
     w->rotations_.push_back(std::move(rot));
+    // Port group g is service g: a conn's group names its service on the per-packet path.
+    auto group = w->sessions_->add_group(w->rotations_.back());
+    if (!group) return error(group.err().code(), who + ": service " + svc.name + ": " + group.err().message());
     scheduler_config sc = svc.sched;
     sc.start = static_cast<std::uint32_t>(index);  // workers start their round robins apart
     auto sched = any_scheduler::make(svc.backends, sc);
@@ -309,7 +310,7 @@ void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n,
   }
   if (k == 0) return;
   lb_table::hit* hits = scratch_.hits.data();
-  table_->find_bulk({keys, k}, hits);
+  sessions_->lookup_bulk({keys, k}, hits);
   for (unsigned j = 0; j < k; ++j) {
     packet_info& pi = info[fwd_info[j]];
     if (hits[j])
@@ -338,21 +339,18 @@ void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction di
     drop(m, drop_reason::ttl_expired);
     return;
   }
-  // State first: the wheel entry (a cold line) is touched only when the state changes.
-  const std::uint8_t old = c.state;
-  c.state = c.proto == ipproto::tcp
-                ? static_cast<std::uint8_t>(tcp_transition(static_cast<tcp_state>(old), dir, info.tcp_flags))
-                : static_cast<std::uint8_t>(udp_transition(static_cast<udp_state>(old), dir));
-  c.last_seen = wheel_->now_tick();
-  if (c.state != old) {
-    wheel_->rearm(c, timeout_of(c));
-    track(c.proto, old, false);
-    track(c.proto, c.state, true);
+  // State first: the session's timer (a cold line) is re-armed only when the state changes.
+  if (c.proto == ipproto::tcp) {
+    const tcp_state next = tcp_transition(static_cast<tcp_state>(c.state), dir, info.tcp_flags);
+    sessions_->set_state(c, static_cast<std::uint8_t>(next), ticks_of(next));
+  } else {
+    const udp_state next = udp_transition(static_cast<udp_state>(c.state), dir);
+    sessions_->set_state(c, static_cast<std::uint8_t>(next), ticks_of(next));
   }
   if (info.proto == ipproto::tcp && (info.tcp_flags & tcp_flag::syn) != 0)  // a SYN again, or the SYN-ACK
-    if (const std::uint16_t bound = sh_.services[c.service].mss_clamp; bound != 0) clamp_syn_mss(m, info, bound);
+    if (const std::uint16_t bound = sh_.services[c.group].mss_clamp; bound != 0) clamp_syn_mss(m, info, bound);
   if (dir == direction::inbound) {
-    if (forward(m, info, c.out().reversed(), sh_.services[c.service].rss[c.rs].to)) stats_.inbound.add();
+    if (forward(m, info, c.out().reversed(), sh_.services[c.group].rss[c.tag].to)) stats_.inbound.add();
   } else {
     const next_hop nh = sh_.cfg->routes.lookup(c.in().saddr);
     if (forward(m, info, c.in().reversed(), egress{nh.addr, nh.port})) stats_.outbound.add();
@@ -360,8 +358,10 @@ void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction di
 }
 
 void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, bool redirected) {
-  // A packet of a conn this burst created (a retransmitted SYN, a burst of UDP datagrams).
-  if (const auto h = table_->find(info.tuple)) {
+  // A packet of a conn this burst created (a retransmitted SYN, a burst of UDP datagrams). The
+  // tuple's hash serves this lookup and, if it misses, the open.
+  const std::uint32_t in_hash = sessions_->hash_of(info.tuple);
+  if (const auto h = sessions_->lookup_with_hash(info.tuple, in_hash)) {
     handle_hit(m, info, *h.conn, h.dir);
     return;
   }
@@ -384,7 +384,7 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   if (!trusted_first(port, m, info)) return;
   // Per-state bounds: a flood of one kind (spoofed SYNs never complete, spoofed datagrams are never
   // answered) fills its own share of the conns, not the worker's whole table.
-  if (info.proto == ipproto::tcp ? half_open_ >= half_open_max_ : udp_oneway_ >= udp_oneway_max_) {
+  if (info.proto == ipproto::tcp ? half_open_now() >= half_open_max_ : udp_oneway_now() >= udp_oneway_max_) {
     refuse(port, m, info, info.proto == ipproto::tcp ? lb_drop::half_open_limit : lb_drop::udp_oneway_limit);
     return;
   }
@@ -396,43 +396,37 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
     return;
   }
   const lb_real_server& rs = svc.rss[pick.index];
-  const sa_rotation_result lease = rotations_[*svc_index].fetch(rs.addr);
-  if (lease.status != errc::ok) {
-    refuse(port, m, info, lb_drop::port_exhausted);
+  std::uint8_t state;
+  std::uint64_t timeout;
+  if (info.proto == ipproto::tcp) {
+    const tcp_state st = tcp_transition(tcp_state::none, direction::inbound, info.tcp_flags);
+    state = static_cast<std::uint8_t>(st);
+    timeout = ticks_of(st);
+  } else {
+    state = static_cast<std::uint8_t>(udp_state::oneway);
+    timeout = ticks_of(udp_state::oneway);
+  }
+  const session_request rq{.in = info.tuple,
+                           .dest = rs.addr,
+                           .group = *svc_index,
+                           .state = state,
+                           .timeout = timeout,
+                           .tag = static_cast<std::uint32_t>(pick.index)};
+  const lb_sessions::open_result opened = sessions_->open_with_hash(rq, in_hash);
+  if (!opened) {
+    switch (opened.why) {
+      case session_refusal::no_session: refuse(port, m, info, lb_drop::conn_pool_empty); break;
+      case session_refusal::table_full: refuse(port, m, info, lb_drop::table_full); break;
+      case session_refusal::chain_full: refuse(port, m, info, lb_drop::chain_full); break;
+      case session_refusal::tuple_in_use: drop(m, lb_drop::tuple_in_use); break;
+      default: refuse(port, m, info, lb_drop::port_exhausted); break;  // no_port, no_local_address
+    }
     return;
   }
-  lb_conn* c = pool_->allocate();
-  if (c == nullptr) {
-    (void)rotations_[*svc_index].release_in(lease.pool, lease.bucket, lease.port);
-    refuse(port, m, info, lb_drop::conn_pool_empty);
-    return;
-  }
-  c->service = *svc_index;
-  c->rs = static_cast<std::uint16_t>(pick.index);
-  c->lip_slot = lease.pool;
-  c->sa_bucket = lease.bucket;
-  c->proto = info.proto;
-  const inet_tuple out{rs.addr.addr, lease.lip, hton16(rs.addr.port), hton16(lease.port), info.proto, {0, 0, 0}};
-  const errc rc = table_->insert(*c, info.tuple, out);
-  if (rc != errc::ok) {
-    (void)rotations_[*svc_index].release_in(lease.pool, lease.bucket, lease.port);
-    pool_->deallocate(c);
-    if (rc == errc::table_full || rc == errc::bucket_full)
-      refuse(port, m, info, rc == errc::table_full ? lb_drop::table_full : lb_drop::chain_full);
-    else
-      drop(m, lb_drop::tuple_in_use);
-    return;
-  }
-  c->state = info.proto == ipproto::tcp
-                 ? static_cast<std::uint8_t>(tcp_transition(tcp_state::none, direction::inbound, info.tcp_flags))
-                 : static_cast<std::uint8_t>(udp_state::oneway);
-  track(c->proto, c->state, true);
-  c->last_seen = wheel_->now_tick();
-  (void)wheel_->arm(*c, timeout_of(*c));
   stats_.conns_created.add();
   rs_conns_[rs_base_[*svc_index] + pick.index].add();
   if (svc.mss_clamp != 0 && info.proto == ipproto::tcp) clamp_syn_mss(m, info, svc.mss_clamp);
-  if (forward(m, info, out.reversed(), rs.to)) stats_.inbound.add();
+  if (forward(m, info, opened.session->out().reversed(), rs.to)) stats_.inbound.add();
 }
 
 bool worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
@@ -596,7 +590,7 @@ void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& inf
       return;
     }
   }
-  const auto hit = table_->find(key);
+  const auto hit = sessions_->lookup(key);
   if (!hit) {
     // A client's error: its conn lives on whichever worker the client's first packet reached, which
     // nothing here can compute (the NIC hashed the client's tuple, the error's differs). The error
@@ -621,7 +615,7 @@ void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& inf
     }
     e = egress{nh.addr, nh.port};
   } else {  // to the real server, as the LIP's
-    e = sh_.services[c.service].rss[c.rs].to;
+    e = sh_.services[c.group].rss[c.tag].to;
   }
   const rewrite_result r = translate_icmp_error(head, info, err, translated_quote(hit.dir, c.in(), c.out()));
   if (!r.ok()) {
@@ -860,53 +854,25 @@ std::size_t worker::owner_of_reply(const lb_port& port, const packet_info& info)
 }
 
 std::size_t worker::expire(std::uint64_t now) {
-  return wheel_->advance(now, [&](lb_conn& c) { on_expire(c); }, 4096);
-}
-
-void worker::on_expire(lb_conn& c) {
-  // Lazy idle timer: packets only stamp last_seen; a conn that saw one since the wheel entry was set
-  // waits for the rest of its timeout.
-  const std::uint64_t now = wheel_->now_tick();
-  const std::uint64_t idle = now - std::min<std::uint64_t>(now, c.last_seen);
-  const std::uint64_t timeout = timeout_of(c);
-  if (idle < timeout) {
-    wheel_->rearm(c, timeout - idle);
-    return;
-  }
-  expire_conn(c);
-}
-
-void worker::expire_conn(lb_conn& c) {
-  track(c.proto, c.state, false);
-  (void)table_->erase(c);
-  (void)rotations_[c.service].release_in(c.lip_slot, c.sa_bucket, c.lport());
-  (void)pool_->deallocate(&c);
-  stats_.conns_expired.add();
+  return sessions_->advance(now, [&](lb_conn&) noexcept { stats_.conns_expired.add(); }, 4096);
 }
 
 bool worker::remove_conn(const inet_tuple& key) noexcept {
-  const auto h = table_->find(key);
-  if (!h) return false;
-  wheel_->cancel(*h.conn);
-  expire_conn(*h.conn);
+  if (sessions_->close(key) != errc::ok) return false;
+  stats_.conns_expired.add();
   return true;
 }
 
 void worker::drain_all() {
-  table_->clear_and_dispose([&](lb_conn& c) {
-    track(c.proto, c.state, false);
-    wheel_->cancel(c);
-    (void)rotations_[c.service].release_in(c.lip_slot, c.sa_bucket, c.lport());
-    (void)pool_->deallocate(&c);
-  });
+  (void)sessions_->drain();
   neigh_->clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });
   flush();
   publish();
 }
 
 void worker::publish() {
-  stats_.conns_live.set(table_->size());
-  stats_.conn_objects_in_use.set(pool_->in_use());
+  stats_.conns_live.set(sessions_->size());
+  stats_.conn_objects_in_use.set(sessions_->conn_pool().in_use());
   std::uint64_t used = 0, free = 0, misses = 0;
   for (std::size_t i = 0; i < sa_pools_.size(); ++i) {
     const sa_pool_stats s = sa_pools_[i]->stats();
@@ -920,14 +886,15 @@ void worker::publish() {
   stats_.ports_in_use.set(used);
   stats_.ports_free.set(free);
   stats_.port_misses.set(misses);
-  stats_.half_open.set(half_open_);
-  stats_.udp_oneway.set(udp_oneway_);
+  stats_.half_open.set(half_open_now());
+  stats_.udp_oneway.set(udp_oneway_now());
 }
 
 std::string worker::leak_report() const {
-  std::string out;
-  if (pool_->in_use() != 0) out += " conn objects in use: " + std::to_string(pool_->in_use()) + ";";
-  if (table_->size() != 0) out += " conns in table: " + std::to_string(table_->size()) + ";";
+  std::string out = sessions_->leak_report();
+  if (sessions_->conn_pool().in_use() != 0)
+    out += " conn objects in use: " + std::to_string(sessions_->conn_pool().in_use()) + ";";
+  if (sessions_->size() != 0) out += " conns in table: " + std::to_string(sessions_->size()) + ";";
   for (std::size_t i = 0; i < sa_pools_.size(); ++i) {
     const sa_pool_stats s = sa_pools_[i]->stats();
     if (s.used != 0 || s.free != s.capacity)
@@ -1023,17 +990,6 @@ void worker::refuse(std::uint16_t port, rte_mbuf* m, const packet_info& info, lb
   }
   stats_.rsts_sent.add();
   tx(port, m);
-}
-
-void worker::track(std::uint8_t proto, std::uint8_t state, bool add) noexcept {
-  std::uint64_t* n = nullptr;
-  if (proto == ipproto::tcp) {
-    const auto s = static_cast<tcp_state>(state);
-    if (s == tcp_state::syn_recv || s == tcp_state::syn_sent) n = &half_open_;
-  } else if (static_cast<udp_state>(state) == udp_state::oneway) {
-    n = &udp_oneway_;
-  }
-  if (n != nullptr) *n = add ? *n + 1 : *n - 1;
 }
 
 void worker::drop(rte_mbuf* m, lb_drop why) {

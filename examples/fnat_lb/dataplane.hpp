@@ -14,12 +14,12 @@
 //        hit inbound   -> rewrite to LIP:lport -> RS:rport, follow TCP state, refresh the timer
 //        hit outbound  -> rewrite to VIP:vport -> client:cport
 //        miss, to a service (VIP:vport:proto), TCP SYN or any UDP
-//                      -> scheduler picks a real server -> sa_pool rotation fetches LIP:lport
-//                      -> conn from the object pool, inserted under both tuples, timer armed
+//                      -> scheduler picks a real server -> session_table::open (LIP:lport from
+//                         the service's rotation, conn object, both tuples, idle timer; all or none)
 //                      -> rewrite as inbound
 //        otherwise     -> counted drop (lb_drop)
 //   -> next hop (conn's cached route) -> neighbour cache (held while it resolves) -> tx buffer
-//   timer tick: expired conns give their lport back to the sa_pool and their object to the pool.
+//   timer tick: session_table::advance closes the conns idle past their state's timeout.
 //
 // ## What is shared and what is not
 // `lb_shared` is built on the main lcore before the workers start and is read-only afterwards (its
@@ -43,21 +43,20 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
+#include <fnat/core/any_buckets.hpp>
 #include <fnat/core/conn_state.hpp>
 #include <fnat/core/conn_table.hpp>
 #include <fnat/core/fragment.hpp>
 #include <fnat/core/icmp_error.hpp>
 #include <fnat/core/neighbour.hpp>
-#include <fnat/core/object_pool.hpp>
 #include <fnat/core/packet.hpp>
 #include <fnat/core/port_plan.hpp>
 #include <fnat/core/rss_ports.hpp>
 #include <fnat/core/sa_pool.hpp>
+#include <fnat/core/session_table.hpp>
 #include <fnat/core/scheduler.hpp>
-#include <fnat/core/timer_wheel.hpp>
 #include <fnat/core/token_bucket.hpp>
 #include <fnat/core/toeplitz.hpp>
 #include <fnat/dpdk/memory.hpp>
@@ -85,84 +84,10 @@ struct egress {
   std::uint16_t port = 0;
 };
 
-/// A FullNAT connection. Both tuples live in the conn_hooks (inbound: client -> VIP, outbound:
-/// RS -> LIP:lport), so the rewrite of one direction is the other direction's tuple reversed.
-///
-/// Layout, for the per-packet path: the two tuple nodes (112 bytes) and every field a forwarded packet
-/// reads or writes fill the first two cache lines, which the conn table's bulk lookup prefetches; the
-/// timer entry and what only creation and expiry use sit on the third line. The next hop towards the
-/// client is looked up per outbound packet (a few compares over the connected networks) rather than
-/// kept in the conn, where it would cost a cache line per packet. The idle timer is lazy: a
-/// packet only stamps `last_seen` (in the hot lines); the wheel entry is re-armed when the state
-/// changes (a few times per conn) and, when it fires, for whatever idle time is left.
-/// `last_seen` is a full 64-bit wheel tick: a 32-bit copy wraps after 2^32 ticks (50 days at 1 ms),
-/// and a conn stamped after the wrap would look idle for ~2^32 ticks and expire at its next wheel visit.
-struct alignas(64) lb_conn : conn_hooks<inet_tuple> {
-  // ---- hot: read or written by every forwarded packet (bytes 112..127) ----
-  std::uint64_t last_seen = 0;  ///< wheel tick of the last packet (64-bit: never wraps)
-  std::uint16_t service = 0;
-  std::uint16_t rs = 0;
-  std::uint8_t proto = 0;
-  std::uint8_t state = 0;       ///< tcp_state or udp_state
-  // ---- cold: creation and expiry ----
-  std::uint16_t lip_slot = 0;   ///< the LIP's pool in the service's rotation (sa_rotation_result::pool)
-  std::uint16_t sa_bucket = 0;  ///< the lport's bucket in that pool (released there, no bucket_of)
-  timer_entry timer;
-
-  [[nodiscard]] const inet_tuple& in() const noexcept { return tuple(direction::inbound); }
-  [[nodiscard]] const inet_tuple& out() const noexcept { return tuple(direction::outbound); }
-  [[nodiscard]] inet_addr lip() const noexcept { return out().daddr; }
-  [[nodiscard]] std::uint16_t lport() const noexcept { return ntoh16(out().dport); }
-  [[nodiscard]] endpoint real_server() const noexcept { return endpoint{out().saddr, ntoh16(out().sport)}; }
-};
-// The hot fields end inside the first two cache lines (offsetof on a class with a base: supported by
-// g++ and clang, which warn that the standard does not promise it).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Winvalid-offsetof"
-static_assert(offsetof(lb_conn, last_seen) == 112 && offsetof(lb_conn, state) + 1 <= 128,
-              "lb_conn: the per-packet fields must stay within the first two cache lines");
-static_assert(offsetof(lb_conn, service) + 2 <= 128 && offsetof(lb_conn, rs) + 2 <= 128 &&
-                  offsetof(lb_conn, proto) < 128,
-              "lb_conn: the per-packet fields must stay within the first two cache lines");
-#pragma GCC diagnostic pop
-
 /// The sa_pool policy of a LIP: DPVS-style buckets over the lcore's port classes (flow and redirect
 /// modes) or RSS-aware buckets (RSS mode), chosen per port at start.
-class lb_pool_policy {
- public:
-  explicit lb_pool_policy(hashed_buckets p) : p_(std::move(p)) {}
-  explicit lb_pool_policy(rss_buckets p) : p_(std::move(p)) {}
-
-  [[nodiscard]] std::size_t bucket_count() const noexcept {
-    return std::visit([](const auto& p) { return p.bucket_count(); }, p_);
-  }
-  [[nodiscard]] std::size_t bucket_of(const inet_addr& lip, const endpoint& dest) const noexcept {
-    return std::visit([&](const auto& p) { return p.bucket_of(lip, dest); }, p_);
-  }
-  [[nodiscard]] bool admits(std::size_t b, std::uint16_t port) const noexcept {
-    return std::visit([&](const auto& p) { return p.admits(b, port); }, p_);
-  }
-  [[nodiscard]] std::uint32_t dense_size() const noexcept {
-    return std::visit([](const auto& p) { return p.dense_size(); }, p_);
-  }
-  [[nodiscard]] std::uint32_t dense_index(std::uint16_t port) const noexcept {
-    return std::visit([&](const auto& p) { return p.dense_index(port); }, p_);
-  }
-  template <class F>
-  void for_each_port(std::size_t b, F&& f) const {
-    std::visit([&](const auto& p) { p.for_each_port(b, f); }, p_);
-  }
-  [[nodiscard]] std::uint32_t port_count(std::size_t b) const noexcept {
-    return std::visit([&](const auto& p) { return p.port_count(b); }, p_);
-  }
-
- private:
-  std::variant<hashed_buckets, rss_buckets> p_;
-};
-static_assert(sa_pool_policy<lb_pool_policy>);
-
+using lb_pool_policy = any_buckets;
 using lb_sa_pool = sa_pool<lb_pool_policy, dpdk::rte_allocator<std::byte>>;
-using lb_rotation = sa_pool_rotation<lb_pool_policy, dpdk::rte_allocator<std::byte>>;
 
 /// The clock of the timer wheel and the neighbour cache: the TSC.
 struct tsc_clock {
@@ -170,10 +95,39 @@ struct tsc_clock {
   [[nodiscard]] std::uint64_t frequency() const noexcept;
 };
 
-using lb_table = conn_table<lb_conn, conn_hooks_base<lb_conn>, tuple_hash, dpdk::rte_allocator<std::byte>>;
-using lb_conn_pool = object_pool<lb_conn, dpdk::rte_allocator<std::byte>>;
-using lb_wheel = timer_wheel<lb_conn, timer_member<&lb_conn::timer>, tsc_clock>;
+/// The policies of a worker's session table (core/session_table.hpp): LIP pools of the port's
+/// steering mode, conn memory from the worker's NUMA socket, expiry on the TSC.
+struct lb_traits : session_table_traits {
+  using pool_policy = lb_pool_policy;
+  using allocator = dpdk::rte_allocator<std::byte>;
+  using clock = tsc_clock;
+};
+/// A conn's application data beyond the session's own fields: none. The service is the session's
+/// port group (one LIP rotation per service, registered in service order) and the real server's
+/// index is its hot `tag`, so everything a forwarded packet reads sits in the lines the lookup
+/// fetches. The next hop towards the client is looked up per outbound packet (a few compares over
+/// the connected networks) rather than kept here, where it would cost a cache line per packet.
+struct lb_payload {};
+
+using lb_sessions = session_table<lb_payload, lb_traits>;
+/// A FullNAT connection: both tuples (inbound client -> VIP, outbound RS -> LIP:lport), so the
+/// rewrite of one direction is the other direction's tuple reversed.
+using lb_conn = lb_sessions::session_type;
+using lb_table = lb_sessions::table_type;
+using lb_rotation = lb_sessions::rotation_type;
 using lb_neighbours = neighbour_cache<rte_mbuf*>;
+
+// The per-packet path reads the tuples, last_seen, tag (real server), group (service), proto and
+// state: they must end inside the first two cache lines, which the bulk lookup prefetches (offsetof
+// on a class with a base: supported by g++ and clang, which warn that the standard does not promise it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+static_assert(offsetof(lb_conn, last_seen) == 112 && offsetof(lb_conn, state) + 1 <= 128,
+              "lb_conn: the per-packet fields must stay within the first two cache lines");
+static_assert(offsetof(lb_conn, tag) + 4 <= 128 && offsetof(lb_conn, group) + 2 <= 128 &&
+                  offsetof(lb_conn, proto) < 128,
+              "lb_conn: the per-packet fields must stay within the first two cache lines");
+#pragma GCC diagnostic pop
 
 /// A port as the dataplane sees it.
 struct lb_port {
@@ -305,10 +259,17 @@ class worker {
   /// Checks (owner lcore only, or after run() returned) that every sa_pool is whole and no conn
   /// object is in use; returns a description of what is not.
   [[nodiscard]] std::string leak_report() const;
-  [[nodiscard]] const lb_table& table() const noexcept { return *table_; }
+  [[nodiscard]] const lb_table& table() const noexcept { return sessions_->table(); }
+  /// The worker's session table (conns, their ports and timers, and its counters).
+  [[nodiscard]] const lb_sessions& sessions() const noexcept { return *sessions_; }
   /// Conns now counted against the per-state bounds (exact at any time, unlike the published gauges).
-  [[nodiscard]] std::uint64_t half_open_now() const noexcept { return half_open_; }
-  [[nodiscard]] std::uint64_t udp_oneway_now() const noexcept { return udp_oneway_; }
+  [[nodiscard]] std::uint64_t half_open_now() const noexcept {
+    return sessions_->count_in_state(ipproto::tcp, static_cast<std::uint8_t>(tcp_state::syn_recv)) +
+           sessions_->count_in_state(ipproto::tcp, static_cast<std::uint8_t>(tcp_state::syn_sent));
+  }
+  [[nodiscard]] std::uint64_t udp_oneway_now() const noexcept {
+    return sessions_->count_in_state(ipproto::udp, static_cast<std::uint8_t>(udp_state::oneway));
+  }
 
  private:
   struct tx_buffer {
@@ -354,14 +315,9 @@ class worker {
   void tx(std::uint16_t port, rte_mbuf* m);
   void drop(rte_mbuf* m, lb_drop why);
   void drop(rte_mbuf* m, drop_reason why);
-  void on_expire(lb_conn& c);
-  void expire_conn(lb_conn& c);
   [[nodiscard]] std::size_t owner_of_reply(const lb_port& port, const packet_info& info) const noexcept;
   [[nodiscard]] std::uint64_t ticks_of(tcp_state s) const noexcept { return tcp_ticks_[static_cast<std::size_t>(s)]; }
   [[nodiscard]] std::uint64_t ticks_of(udp_state s) const noexcept { return udp_ticks_[static_cast<std::size_t>(s)]; }
-  [[nodiscard]] std::uint64_t timeout_of(const lb_conn& c) const noexcept {
-    return c.proto == ipproto::tcp ? ticks_of(static_cast<tcp_state>(c.state)) : ticks_of(static_cast<udp_state>(c.state));
-  }
 
   lb_shared& sh_;
   std::size_t index_;
@@ -371,13 +327,10 @@ class worker {
   std::uint64_t next_neigh_expire_ = 0;
   unsigned idle_rounds_ = 0;
 
-  // Declared before the table and the wheel: they unlink conns on destruction.
-  std::optional<lb_conn_pool> pool_;
-  std::optional<lb_table> table_;
-  std::optional<lb_wheel> wheel_;
+  std::optional<lb_sessions> sessions_;
   std::optional<lb_neighbours> neigh_;
   std::vector<std::unique_ptr<lb_sa_pool>> sa_pools_;  // per LIP (lb_shared::lips order)
-  std::vector<lb_rotation> rotations_;                 // per service
+  std::vector<lb_rotation> rotations_;                 // per service; the sessions' port groups (never moved)
   std::vector<any_scheduler> schedulers_;              // per service
   std::vector<tx_buffer> tx_;                          // per port
   burst_scratch scratch_;
@@ -401,11 +354,8 @@ class worker {
 
   [[nodiscard]] bool trusted_first(std::uint16_t port, rte_mbuf* m, const packet_info& info);
   void refuse(std::uint16_t port, rte_mbuf* m, const packet_info& info, lb_drop why);
-  void track(std::uint8_t proto, std::uint8_t state, bool add) noexcept;
 
   flat_map<inet_addr, std::uint8_t> martians_;  ///< our own addresses and the connected broadcasts
-  std::uint64_t half_open_ = 0;                 ///< TCP conns in SYN_RECV / SYN_SENT
-  std::uint64_t udp_oneway_ = 0;                ///< UDP conns in oneway
   std::uint64_t half_open_max_ = 0;
   std::uint64_t udp_oneway_max_ = 0;
   std::optional<token_bucket> rst_bucket_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fnat/core/addr.hpp"
+#include "fnat/core/any_buckets.hpp"
 #include "fnat/core/checked.hpp"
 #include "fnat/core/checksum.hpp"
 #include "fnat/core/class_cover.hpp"

@@ -140,6 +140,25 @@ TEST_CASE("session table: open files both tuples, a port of this lcore and an ar
   w.check_whole();
 }
 
+TEST_CASE("session table: close by either tuple gives everything back and an unknown tuple changes nothing",
+          "[session_table]") {
+  world w;
+  const inet_tuple a = client_tuple(1), b = client_tuple(2);
+  auto ra = w.table->open(w.request(a));
+  auto rb = w.table->open(w.request(b));
+  REQUIRE(ra);
+  REQUIRE(rb);
+  const inet_tuple b_out = rb.session->out();
+  CHECK(w.table->close(a) == errc::ok);      // by the inbound tuple
+  CHECK(w.table->close(b_out) == errc::ok);  // by the outbound tuple
+  CHECK(w.table->close(a) == errc::not_found);
+  CHECK(w.table->close(client_tuple(3)) == errc::not_found);
+  CHECK(w.table->size() == 0);
+  CHECK(w.ports_used() == 0);
+  CHECK(w.table->stats().closed == 2);
+  w.check_whole();
+}
+
 TEST_CASE("session table: every refusal names its resource and leaves nothing claimed", "[session_table]") {
   SECTION("ports run out: no_port, and the port of each refused open is back") {
     world w(1024, 20000, 20007);  // 8 ports per LIP, two IPv4 LIPs
@@ -176,6 +195,22 @@ TEST_CASE("session table: every refusal names its resource and leaves nothing cl
     CHECK(w.table->open(w.request(client_tuple(9))).why == session_refusal::no_session);
     CHECK(w.ports_used() == 4);
     w.check_whole();
+  }
+  SECTION("a conn table smaller than the pool: table_full once the table holds its capacity, nothing claimed") {
+    world w;
+    auto t = world::table_type::make({.capacity = 16, .table_capacity = 3});
+    REQUIRE(t);
+    REQUIRE(t->add_group(w.rotation));
+    for (std::uint32_t i = 0; i < 3; ++i) REQUIRE(t->open(w.request(client_tuple(i))));
+    const auto r = t->open(w.request(client_tuple(9)));
+    CHECK(r.why == session_refusal::table_full);
+    CHECK(t->stats().refused[static_cast<std::size_t>(session_refusal::table_full)] == 1);
+    CHECK(t->stats().refused[static_cast<std::size_t>(session_refusal::no_session)] == 0);
+    CHECK(t->capacity() == 3);
+    CHECK(t->conn_pool().capacity() == 16);
+    CHECK(w.ports_used() == 3);
+    CHECK(t->drain() == 3);
+    CHECK(w.ports_used() == 0);
   }
   SECTION("the same inbound tuple twice: tuple_in_use, its port back") {
     world w;

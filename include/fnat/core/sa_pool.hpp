@@ -207,7 +207,7 @@ class sa_pool {
       return error(errc::invalid_argument, "sa_pool " + lip.to_string() + ": the policy's dense_size() is " +
                                                std::to_string(dense) + "; it must be 1..65536 (one number per port)");
 
-    constexpr bool uniform = detail::policy_uniform_buckets<Policy>();
+    const bool uniform = detail::policy_uniform_buckets(policy);
     // Capacities: announced by the policy, or counted with one pass over its ports.
     std::vector<std::uint32_t> caps(uniform ? 1 : nb, 0);
     for (std::size_t b = 0; b < caps.size(); ++b) {
@@ -467,7 +467,7 @@ class sa_pool {
 #if defined(FNAT_CHECKED)
     constexpr bool check = true;
 #else
-    constexpr bool check = !detail::policy_verified_contract<Policy>();
+    const bool check = !detail::policy_verified_contract(policy_);
 #endif
     std::uint32_t at = 0;
     const policy_fault fault = check ? check_ring(b, std::min(n, cap), at) : policy_fault::none;

@@ -27,6 +27,9 @@
 //   static constexpr bool verified_contract  true when the policy guarantees the contract by
 //                                            construction and its tests pin it: the pool then skips
 //                                            its per-port check outside checked mode.
+//   bool has_uniform_buckets() const noexcept    the same two answers at run time, for a policy that
+//   bool has_verified_contract() const noexcept  holds one of several (any_buckets.hpp); when present
+//                                                they are asked instead of the static members.
 // The pool checks the contract at construction (every port admitted, dense index in range, no port
 // twice, count as announced) and refuses a policy that breaks it, so a bug in a policy shows up as a
 // configuration error, not as two connections on one lport. The check costs ~4 cycles per port (it
@@ -98,6 +101,23 @@ template <class P>
     return static_cast<bool>(P::verified_contract);
   else
     return false;
+}
+/// The pool's question for a policy object: its run-time has_uniform_buckets() when it has one,
+/// else P::uniform_buckets.
+template <class P>
+[[nodiscard]] constexpr bool policy_uniform_buckets(const P& p) noexcept {
+  if constexpr (requires { { p.has_uniform_buckets() } noexcept -> std::convertible_to<bool>; })
+    return p.has_uniform_buckets();
+  else
+    return policy_uniform_buckets<P>();
+}
+/// Likewise for verified_contract.
+template <class P>
+[[nodiscard]] constexpr bool policy_verified_contract(const P& p) noexcept {
+  if constexpr (requires { { p.has_verified_contract() } noexcept -> std::convertible_to<bool>; })
+    return p.has_verified_contract();
+  else
+    return policy_verified_contract<P>();
 }
 /// True when P announces per-bucket port counts.
 template <class P>

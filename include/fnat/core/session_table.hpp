@@ -127,8 +127,13 @@ inline constexpr std::size_t session_refusal_count = static_cast<std::size_t>(se
 
 /// What a session table is made from. Build with designated initializers.
 struct session_table_config {
-  /// Sessions at once: the conn pool's size and the conn table's capacity. Default 65536.
+  /// Sessions at once: the conn pool's size (and the conn table's capacity, unless table_capacity
+  /// says otherwise). Default 65536.
   std::size_t capacity = 65536;
+  /// The conn table's capacity when it differs from the pool's: a smaller table fills before the
+  /// conn objects run out (refusal table_full rather than no_session), which an application may
+  /// want so that the table's memory, not the objects', is the bound. 0: `capacity`. Default 0.
+  std::size_t table_capacity = 0;
   /// The conn table's nodes per bucket at capacity (see conn_table.hpp). Default 0.5.
   double max_load_factor = 0.5;
   /// The conn table's chain bound (see conn_table.hpp; 0: none). Default 32.
@@ -206,7 +211,7 @@ class session_table {
     auto pool = pool_type::make(cfg.capacity, alloc);
     if (!pool) return error(pool.err().code(), "session table: " + pool.err().message());
     auto table = table_type::make(
-        {.capacity = cfg.capacity, .max_load_factor = cfg.max_load_factor, .max_chain = cfg.max_chain}, hash, alloc);
+        {.capacity = cfg.table_capacity != 0 ? cfg.table_capacity : cfg.capacity, .max_load_factor = cfg.max_load_factor, .max_chain = cfg.max_chain}, hash, alloc);
     if (!table) return error(table.err().code(), "session table: " + table.err().message());
     auto wheel = wheel_type::make(cfg.wheel, std::move(clock));
     if (!wheel) return error(wheel.err().code(), "session table: " + wheel.err().message());
@@ -314,6 +319,15 @@ class session_table {
     const errc rc = finish(s);
     if (rc == errc::ok) ++stats_.closed;
     return rc;
+  }
+
+  /// Closes the session one of whose tuples (either direction) is `key`, as close() does; for the
+  /// control plane and for tests that empty a table without waiting. Returns: errc::ok;
+  /// errc::not_found when no session has that tuple. Complexity: O(1) expected. noexcept.
+  errc close(const inet_tuple& key) noexcept {
+    const hit h = table_.find(key);
+    if (!h) return errc::not_found;
+    return close(*h.conn);
   }
 
   /// Advances the idle timers to clock reading `now` (the wheel's clock units). For each session
