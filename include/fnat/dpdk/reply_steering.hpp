@@ -249,6 +249,26 @@ class reply_owner {
   std::shared_ptr<const state> s_;
 };
 
+namespace detail {
+// The plan of a steering configuration: class bits chosen within the rule budget unless given.
+inline result<port_plan> steering_plan(const reply_steering_config& cfg, class_bits_choice& bits) {
+  port_plan_config pc = cfg.plan;
+  if (pc.class_bits == 0) {
+    const std::size_t protos = (cfg.tcp ? 1 : 0) + (cfg.udp ? 1 : 0);
+    const std::size_t per = std::max<std::size_t>(1, cfg.lips.size() * std::max<std::size_t>(1, protos));
+    auto choice = choose_class_bits(pc, std::max<std::size_t>(1, cfg.rule_budget / per), cfg.min_share);
+    if (!choice) return error(choice.err().code(), "reply steering: " + choice.err().message());
+    pc.class_bits = choice->bits;
+    bits = *choice;
+  }
+  auto plan = port_plan::make(pc);
+  if (!plan) return error(plan.err().code(), "reply steering: " + plan.err().message());
+  if (cfg.plan.class_bits != 0)
+    bits = {plan->shift(), plan->class_count(), plan->min_share(), plan->min_share() >= cfg.min_share};
+  return plan;
+}
+}  // namespace detail
+
 /// One port's reply steering (file comment). Ops: the device seam (rte_ethdev_ops, nic_model_ops, a
 /// fake). Move-only; owns the flow rules it installed.
 template <ethdev_ops Ops = rte_ethdev_ops>
@@ -287,20 +307,9 @@ class reply_steering {
     reply_steering s(ops);
     s.cfg_ = cfg;
     s.cfg_.modes = modes;
-    port_plan_config pc = cfg.plan;
-    if (pc.class_bits == 0) {
-      const std::size_t protos = (cfg.tcp ? 1 : 0) + (cfg.udp ? 1 : 0);
-      const std::size_t max_classes = std::max<std::size_t>(1, cfg.rule_budget / (cfg.lips.size() * protos));
-      auto choice = choose_class_bits(pc, max_classes, cfg.min_share);
-      if (!choice) return error(choice.err().code(), "reply steering: " + choice.err().message());
-      pc.class_bits = choice->bits;
-      s.bits_ = *choice;
-    }
-    auto plan = port_plan::make(pc);
-    if (!plan) return error(plan.err().code(), "reply steering: " + plan.err().message());
+    auto plan = detail::steering_plan(cfg, s.bits_);
+    if (!plan) return plan.err();
     s.plan_.emplace(std::move(*plan));
-    if (cfg.plan.class_bits != 0)
-      s.bits_ = {s.plan_->shift(), s.plan_->class_count(), s.plan_->min_share(), s.plan_->min_share() >= cfg.min_share};
 
     for (std::size_t k = 0; k < modes.size(); ++k) {
       const reply_steering_mode m = modes[k];
@@ -622,5 +631,195 @@ class reply_steering {
   reply_owner owner_;
   installed_flows<Ops> flows_;  // last: destroyed first
 };
+
+// ---- probe: what would be chosen, without installing anything -----------------------------------
+
+/// What a port answers to each steering mode, asked without creating a rule or changing RSS
+/// (probe_reply_steering). For an operator: nic_probe prints it.
+struct reply_steering_probe {
+  /// One mode's answer: accepted or not, and why (the PMD's message for a rejected rule variant).
+  struct answer {
+    reply_steering_mode mode = reply_steering_mode::redirect;
+    bool accepted = false;
+    errc code = errc::ok;
+    std::string detail;
+  };
+  std::uint16_t port = 0;
+  std::string driver;
+  /// In the order of reply_steering_config::modes.
+  std::vector<answer> modes;
+  /// RSS: RETA entries (0: none), key bytes, and whether each can be read and written back.
+  std::uint16_t reta_size = 0;
+  std::size_t key_size = 0;
+  bool reta_readable = false, reta_programmable = false, key_readable = false, key_programmable = false;
+  std::string rss_detail;
+  /// The class bits the plan would take, and the first accepted mode: what make() would choose.
+  class_bits_choice class_bits{};
+  reply_steering_mode would_choose = reply_steering_mode::redirect;
+
+  /// Several lines for an operator: one per mode, then RSS, then the choice.
+  [[nodiscard]] std::string describe() const {
+    std::string s = "port " + std::to_string(port) + " (" + (driver.empty() ? std::string("driver unknown") : driver) + ")\n";
+    for (const answer& a : modes)
+      s += "  " + std::string(to_string(a.mode)) + ": " + (a.accepted ? "accepted" : "rejected") +
+           (a.detail.empty() ? "" : " - " + a.detail) + "\n";
+    s += "  RSS: RETA " + std::to_string(reta_size) + " entries (" + (reta_readable ? "readable" : "not readable") +
+         ", " + (reta_programmable ? "programmable" : "not programmable") + "), key " + std::to_string(key_size) +
+         " bytes (" + (key_readable ? "readable" : "not readable") + ", " +
+         (key_programmable ? "programmable" : "not programmable") + ")" +
+         (rss_detail.empty() ? "" : " - " + rss_detail) + "\n";
+    s += "  class bits: " + std::to_string(class_bits.bits) + " (" + std::to_string(class_bits.classes) + " classes)\n";
+    s += "  would choose: " + std::string(to_string(would_choose)) + "\n";
+    return s;
+  }
+};
+
+namespace detail {
+// Validates address-only rules (one per family present) under each variant; "" when accepted.
+template <ethdev_ops Ops>
+std::pair<errc, std::string> probe_address_rules(Ops& ops, std::uint16_t port, const reply_steering_config& cfg,
+                                                 std::uint16_t queue) {
+  std::vector<flow_rule> samples;
+  bool v4 = false, v6 = false;
+  for (const inet_addr& a : cfg.lips) {
+    if ((a.is_v4() && v4) || (!a.is_v4() && v6)) continue;
+    (a.is_v4() ? v4 : v6) = true;
+    samples.push_back(*flow_rule::make({.dst = a, .proto = flow_any_proto, .queue = queue}));
+  }
+  const std::string drv = driver_name(ops, port);
+  const std::string where = port_label(port, drv);
+  const driver_quirk* q = find_quirk(cfg.install.quirks, drv);
+  if (auto why = quirk_refusal(q, samples); !why.empty()) return {errc::not_supported, where + ": " + why};
+  std::vector<attempt> tried;
+  std::vector<std::vector<flow_rule>> seen;
+  bool all_unsupported = true;
+  for (flow_variant v : variants_to_try(q ? q->start_with : flow_variant::as_built, cfg.install.try_variants)) {
+    std::vector<flow_rule> set = apply_variant(samples, v);
+    if (std::find(seen.begin(), seen.end(), set) != seen.end()) continue;  // same rules as an earlier try
+    seen.push_back(set);
+    bool ok = true;
+    for (std::size_t i = 0; i < set.size() && ok; ++i) {
+      const flow_rule_view fv = set[i].view();
+      rte_flow_error err{};
+      if (const int rc = ops.flow_validate(port, fv.attr(), fv.pattern(), fv.actions(), &err); rc != 0) {
+        tried.push_back({v, i, set[i].to_testpmd(port, "validate"), "rte_flow_validate", rc, flow_error_text(rc, err)});
+        ok = false;
+      }
+    }
+    if (ok) return {errc::ok, tried.empty() ? std::string() : where + ": accepted as " + to_string(v) + " after " +
+                                                                  describe_attempts(tried, set.size())};
+    all_unsupported = all_unsupported && is_not_supported_errno(tried.back().rc);
+    if (tried.back().rc == -ENOSYS) break;
+  }
+  return {all_unsupported ? errc::not_supported : errc::device_error, where + ": " + describe_attempts(tried, samples.size())};
+}
+}  // namespace detail
+
+/// Asks `cfg.port` what each mode of cfg.modes would get, without installing anything: flow rules and
+/// address-only rules are validated (rte_flow_validate), the RETA and the key are read and written
+/// back unchanged (a PMD that cannot write them says so). would_choose is the first accepted mode,
+/// taking the LIP count into account for lip_per_lcore; make() may still end elsewhere when a
+/// create-time limit (table size) refuses what validated.
+/// Errors: those of the plan (reply_steering::make), a port that does not answer rte_eth_dev_info_get.
+template <ethdev_ops Ops>
+[[nodiscard]] result<reply_steering_probe> probe_reply_steering(Ops ops, const reply_steering_config& cfg) {
+  if (cfg.lips.empty())
+    return error(errc::invalid_argument, "reply steering probe: give at least one LIP (any address of each family "
+                                         "to probe, e.g. 198.18.0.1 and 2001:2::1)");
+  reply_steering_probe p;
+  p.port = cfg.port;
+  auto plan = detail::steering_plan(cfg, p.class_bits);
+  if (!plan) return plan.err();
+  rte_eth_dev_info info{};
+  if (const int rc = ops.dev_info(cfg.port, &info); rc != 0)
+    return error(errc::invalid_argument, "port " + std::to_string(cfg.port) + ": rte_eth_dev_info_get failed: " +
+                                             errno_text(rc) + "; is the port id valid?");
+  p.driver = info.driver_name != nullptr ? info.driver_name : "";
+  p.reta_size = info.reta_size;
+
+  // RSS: read, then write back what was read.
+  std::string rss_why;
+  if (auto table = query_reta(ops, cfg.port)) {
+    p.reta_readable = true;
+    if (auto w = program_reta(ops, cfg.port, *table, true))
+      p.reta_programmable = true;
+    else
+      rss_why = w.err().message();
+  } else {
+    rss_why = table.err().message();
+  }
+  if (auto h = query_rss_hash(ops, cfg.port)) {
+    p.key_readable = true;
+    p.key_size = h->key.size();
+    if (h->rss_hf == 0) {
+      p.rss_detail = "the PMD reports no current hash types, so the key was not written back";
+    } else if (auto w = set_rss_hash(ops, cfg.port, h->key, h->rss_hf, true)) {
+      p.key_programmable = true;
+    } else {
+      p.rss_detail = w.err().message();
+    }
+  } else {
+    p.key_size = info.hash_key_size;
+    p.rss_detail = h.err().message();
+  }
+  if (!rss_why.empty()) p.rss_detail += (p.rss_detail.empty() ? "" : "; ") + rss_why;
+
+  std::vector<reply_steering_mode> modes = cfg.modes;
+  if (modes.empty()) modes.assign(all_reply_steering_modes.begin(), all_reply_steering_modes.end());
+  bool chosen = false;
+  for (reply_steering_mode m : modes) {
+    reply_steering_probe::answer a{m, false, errc::ok, {}};
+    switch (m) {
+      case reply_steering_mode::flow: {
+        bool v4 = false, v6 = false;
+        for (const inet_addr& l : cfg.lips) (l.is_v4() ? v4 : v6) = true;
+        auto cap = probe_flow_capability(ops, cfg.port,
+                                         {.ipv4 = v4, .ipv6 = v6, .tcp = cfg.tcp, .udp = cfg.udp,
+                                          .port_mask = plan->mask(), .queue = plan->lcore(0).rx_queue,
+                                          .install = cfg.install});
+        if (!cap) {
+          a.code = cap.err().code();
+          a.detail = cap.err().message();
+        } else {
+          a.accepted = cap->supported();
+          a.code = cap->status;
+          a.detail = cap->reason;
+        }
+        break;
+      }
+      case reply_steering_mode::lip_per_lcore: {
+        auto [code, why] = detail::probe_address_rules(ops, cfg.port, cfg, plan->lcore(0).rx_queue);
+        a.code = code;
+        a.accepted = code == errc::ok;
+        a.detail = why;
+        if (a.accepted && cfg.lips.size() < plan->size()) {
+          a.accepted = false;
+          a.code = errc::invalid_argument;
+          a.detail = "the NIC accepts address-only rules, but " + std::to_string(plan->size()) +
+                     " lcores need as many LIPs and " + std::to_string(cfg.lips.size()) + " are given";
+        }
+        break;
+      }
+      case reply_steering_mode::rss:
+        a.accepted = p.reta_programmable && p.key_readable &&
+                     (cfg.rss_key == rss_key_choice::keep || p.key_programmable);
+        a.code = a.accepted ? errc::ok : errc::not_supported;
+        a.detail = a.accepted ? "RETA of " + std::to_string(p.reta_size) + " entries, " + std::to_string(p.key_size) +
+                                    "-byte key"
+                              : p.rss_detail;
+        break;
+      case reply_steering_mode::redirect:
+        a.accepted = true;
+        a.detail = "software, always available";
+        break;
+    }
+    if (a.accepted && !chosen) {
+      p.would_choose = m;
+      chosen = true;
+    }
+    p.modes.push_back(std::move(a));
+  }
+  return p;
+}
 
 }  // namespace fnat::dpdk
