@@ -182,7 +182,8 @@ class port_plan {
   }
 
   /// The smallest lcore's share of the ports relative to a fair share: min over lcores of
-  /// port_count(i) / (ports in range / n). 1 for a power-of-two lcore count; 0.75 for 3 lcores on 2 class
+  /// port_count(i) / (ports in range / n). ~1 for a power-of-two lcore count (the range edges cost a
+  /// few ports); 0.75 for 3 lcores on 2 class
   /// bits (shares 2:1:1 of 4 classes, the smallest is 3/4 of a third). O(n).
   [[nodiscard]] double min_share() const noexcept {
     std::uint64_t total = 0, least = ~std::uint64_t{0};
