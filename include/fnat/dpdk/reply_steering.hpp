@@ -37,7 +37,8 @@
 // get 2:1:1 of 4 classes and the smallest holds 3/4 of a fair share, capping that worker's share of new
 // connections. Unless the caller fixes class_bits, the object takes more bits, as long as the flow
 // rules fit `rule_budget`: each class is one rule per (LIP, protocol) when n is not a power of two,
-// so the budget allows rule_budget / (LIPs x protocols) classes. It stops at the fewest bits that give
+// so the budget allows rule_budget / (LIPs x protocols) classes (no limit when flow is not among the
+// modes to try: redirect and rss make no rule per class, lip_per_lcore does not use classes). It stops at the fewest bits that give
 // every lcore >= min_share (0.9) of a fair share. Figures (full range, no budget; fewest bits in []):
 //     n=3: 4 bits, 0.938 [0.750]   n=5: 4 bits, 0.938 [0.625]   n=6: 5 bits, 0.938 [0.750]
 //     n=7: 6 bits, 0.984 [0.875]   n=12: 6 bits, 0.938 [0.750]  n=33: 8 bits, 0.902 [0.516]
@@ -250,13 +251,18 @@ class reply_owner {
 };
 
 namespace detail {
-// The plan of a steering configuration: class bits chosen within the rule budget unless given.
+// The plan of a steering configuration: class bits chosen within the rule budget unless given (the
+// budget binds only when masked-port flow rules are among the modes: no other mode makes a rule per
+// class).
 inline result<port_plan> steering_plan(const reply_steering_config& cfg, class_bits_choice& bits) {
   port_plan_config pc = cfg.plan;
   if (pc.class_bits == 0) {
     const std::size_t protos = (cfg.tcp ? 1 : 0) + (cfg.udp ? 1 : 0);
     const std::size_t per = std::max<std::size_t>(1, cfg.lips.size() * std::max<std::size_t>(1, protos));
-    auto choice = choose_class_bits(pc, std::max<std::size_t>(1, cfg.rule_budget / per), cfg.min_share);
+    const bool flow = cfg.modes.empty() || std::find(cfg.modes.begin(), cfg.modes.end(), reply_steering_mode::flow) !=
+                                               cfg.modes.end();
+    const std::size_t max_classes = flow ? std::max<std::size_t>(1, cfg.rule_budget / per) : port_plan::max_lcores;
+    auto choice = choose_class_bits(pc, max_classes, cfg.min_share);
     if (!choice) return error(choice.err().code(), "reply steering: " + choice.err().message());
     pc.class_bits = choice->bits;
     bits = *choice;
