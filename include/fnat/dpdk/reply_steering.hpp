@@ -166,7 +166,8 @@ struct reply_steering_config {
 };
 
 /// The fast-path half of a reply_steering: which lcore (index in the plan) owns a reply. A copyable,
-/// immutable value; copies share their tables. Any thread may call it concurrently.
+/// immutable value; copies share their tables. Any thread may call it concurrently. A
+/// default-constructed owner answers nothing: get one from reply_steering::owner() or by_plan().
 class reply_owner {
  public:
   /// Returned for a reply no lcore owns (lip_per_lcore: a destination that is none of the LIPs;
@@ -229,6 +230,23 @@ class reply_owner {
   [[nodiscard]] reply_steering_mode mode() const noexcept { return mode_; }
   /// Lcores (the plan's size).
   [[nodiscard]] std::size_t size() const noexcept { return s_ ? s_->lcores : 0; }
+
+  /// The owner function of redirect mode over `plan` alone (class owner of the lport), for a port
+  /// served without a steering object (a port with no LIP, or an application that only redirects).
+  /// O(classes); allocates the shared table.
+  [[nodiscard]] static reply_owner by_plan(const port_plan& plan) {
+    auto s = std::make_shared<state>();
+    s->lcores = plan.size();
+    s->class_owner.resize(plan.class_count());
+    for (std::size_t c = 0; c < plan.class_count(); ++c)
+      s->class_owner[c] = static_cast<std::uint16_t>(plan.class_owner(static_cast<std::uint16_t>(c)));
+    reply_owner o;
+    o.mode_ = reply_steering_mode::redirect;
+    o.mask_ = plan.mask();
+    o.class_owner_ = s->class_owner.data();
+    o.s_ = std::move(s);
+    return o;
+  }
 
  private:
   template <ethdev_ops>
@@ -600,12 +618,9 @@ class reply_steering {
   }
 
   void finish_owner() {
-    auto s = std::make_shared<reply_owner::state>();
     const port_plan& plan = *plan_;
-    s->lcores = plan.size();
-    s->class_owner.resize(plan.class_count());
-    for (std::size_t c = 0; c < plan.class_count(); ++c)
-      s->class_owner[c] = static_cast<std::uint16_t>(plan.class_owner(static_cast<std::uint16_t>(c)));
+    reply_owner base = reply_owner::by_plan(plan);
+    auto s = std::make_shared<reply_owner::state>(*base.s_);
     for (std::size_t j = 0; j < cfg_.lips.size(); ++j) s->lip_owner.emplace_back(cfg_.lips[j], j % plan.size());
     if (rss_) {
       s->hasher = hasher_;
