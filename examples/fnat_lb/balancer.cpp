@@ -36,7 +36,7 @@ int worker_main(void* arg) {
 balancer::~balancer() {
   stop();
   workers_.clear();  // frees held and buffered mbufs while the pool still exists
-  keep_.clear();     // flow rules go before their ports stop
+  steering_.clear();  // flow rules go before their ports stop
   for (std::uint16_t id : started_ports_) {
     rte_eth_dev_stop(id);
   }

@@ -5,10 +5,12 @@
 //   1. resolve the configured ports by name; one mbuf pool;
 //   2. configure every port with one rx and one tx queue per worker (worker i: queue i), RSS over
 //      them when the device has it, and the tx checksum offloads the device offers;
-//   3. choose each port's steering (DESIGN.md): a port that holds LIPs tries, in the order the
-//      configured mode allows, flow rules (validated first through a capability probe, then
-//      installed, all or nothing), RSS-aware ports (key and RETA programmed and read back), and
-//      software redirect. The choice and the reason are logged and shown by telemetry;
+//   3. choose each port's steering (DESIGN.md): a port that holds LIPs gets a
+//      fnat::dpdk::reply_steering (masked-port flow rules, one LIP per lcore, RSS-aware ports or
+//      software redirect, in the order the configured mode allows), which the balancer owns; its
+//      owner function answers, per port, which worker a reply belongs to. The class bits of the plan
+//      are chosen for balance within a flow-rule budget unless configured (choose_class_bits). The
+//      choice and the reason are logged and shown by telemetry;
 //   4. build the shared tables (services, LIPs, routes of the real servers) and one worker per lcore.
 // Device calls for rte_flow and RSS go through an ethdev_ops policy (fnat/dpdk/ethdev_ops.hpp): the
 // real one in production, a software NIC model in the in-process tests.
@@ -25,6 +27,7 @@
 
 #include <fnat/dpdk/ethdev_ops.hpp>
 #include <fnat/dpdk/flow_rules.hpp>
+#include <fnat/dpdk/reply_steering.hpp>
 #include <fnat/dpdk/rss.hpp>
 
 #include "fnat_lb/config.hpp"
@@ -92,11 +95,25 @@ class balancer {
   [[nodiscard]] result<void> build_workers();
   template <dpdk::ethdev_ops Ops>
   [[nodiscard]] result<void> choose_steering(Ops ops);
+  // The LIPs of the services routed out of port index `pi`, each once, in configuration order.
+  [[nodiscard]] std::vector<inet_addr> port_lips(std::size_t pi) const;
+  // The configured modes as reply_steering tries them.
+  [[nodiscard]] std::vector<dpdk::reply_steering_mode> steering_modes() const;
+
+  // A port's reply_steering, whatever its Ops: the balancer owns it (its destructor removes the rules).
+  struct steering_holder {
+    virtual ~steering_holder() = default;
+  };
+  template <class Ops>
+  struct steering_box final : steering_holder {
+    explicit steering_box(dpdk::reply_steering<Ops>&& s) : steering(std::move(s)) {}
+    dpdk::reply_steering<Ops> steering;
+  };
 
   lb_config cfg_;
   std::unique_ptr<lb_shared> sh_;
   std::vector<std::unique_ptr<worker>> workers_;
-  std::vector<std::shared_ptr<void>> keep_;  // installed flows (their destructors remove the rules)
+  std::vector<std::unique_ptr<steering_holder>> steering_;  // one per port with LIPs
   std::vector<std::uint16_t> started_ports_;
   std::string name_;
   bool running_ = false;
@@ -113,7 +130,21 @@ result<std::unique_ptr<balancer>> balancer::make(const lb_config& cfg, Ops ops, 
   b->sh_->cfg = &b->cfg_;
   b->sh_->burst = std::min<std::uint16_t>(opt.burst, 64);
   if (auto r = resolve_ports(b->cfg_, ethdev_directory{}); !r) return r.err();
-  auto plan = port_plan::make(b->cfg_.plan_config());
+  port_plan_config pc = b->cfg_.plan_config();
+  if (pc.class_bits == 0) {
+    // Balance within the rule budget of the port with the most LIPs (reply_steering.hpp), when flow
+    // rules may be tried; every port's steering then takes these bits.
+    std::size_t lips = 1;
+    for (std::size_t pi = 0; pi < b->cfg_.ports.size(); ++pi) lips = std::max(lips, b->port_lips(pi).size());
+    const auto modes = b->steering_modes();
+    const bool flow = std::find(modes.begin(), modes.end(), dpdk::reply_steering_mode::flow) != modes.end();
+    const dpdk::reply_steering_config defaults{};
+    auto bits = choose_class_bits(pc, flow ? std::max<std::size_t>(1, defaults.rule_budget / (2 * lips)) : port_plan::max_lcores,
+                                  defaults.min_share);
+    if (!bits) return bits.err();
+    pc.class_bits = bits->bits;
+  }
+  auto plan = port_plan::make(pc);
   if (!plan) return plan.err();
   b->sh_->plan.emplace(std::move(*plan));
   if (auto r = b->setup_ports(opt); !r) return r.err();
@@ -125,66 +156,80 @@ result<std::unique_ptr<balancer>> balancer::make(const lb_config& cfg, Ops ops, 
 
 template <dpdk::ethdev_ops Ops>
 result<void> balancer::choose_steering(Ops ops) {
-  const steering_mode mode = cfg_.global.steering;
   const port_plan& plan = *sh_->plan;
-  const auto nq = static_cast<std::uint16_t>(plan.size());
   for (std::size_t pi = 0; pi < cfg_.ports.size(); ++pi) {
     lb_port& port = sh_->ports[pi];
-    std::vector<inet_addr> lips;
-    for (const auto& svc : cfg_.services)
-      for (const auto& lip : svc.lips) {
-        const next_hop nh = cfg_.routes.lookup(lip);
-        if (nh && nh.port == pi && std::find(lips.begin(), lips.end(), lip) == lips.end()) lips.push_back(lip);
-      }
+    port.owner = dpdk::reply_owner::by_plan(plan);
+    std::vector<inet_addr> lips = port_lips(pi);
     if (lips.empty()) {
       port.steering = port_steering::none;
       port.steering_reason = "no LIP on this port";
       continue;
     }
-    std::string why_not;
-    if (mode == steering_mode::automatic || mode == steering_mode::flow) {
-      auto rules = dpdk::build_flow_rules(plan, lips);
-      if (!rules) return rules.err();
-      auto cap = dpdk::probe_flow_capability(ops, port.port_id,
-                                             {.port_mask = plan.mask(), .queue = 0});
-      if (cap && cap->supported()) {
-        auto installed = dpdk::install_flow_rules(ops, port.port_id, *rules);
-        if (installed) {
-          port.steering = port_steering::flow;
-          port.steering_reason = std::to_string(rules->size()) + " flow rules installed (" + cap->driver + ")";
-          keep_.push_back(std::make_shared<dpdk::installed_flows<Ops>>(std::move(*installed)));
-          continue;
-        }
-        why_not = "flow rules: " + installed.err().message();
-      } else {
-        why_not = "flow rules: " + (cap ? cap->reason : cap.err().message());
-      }
-      if (mode == steering_mode::flow)
-        return error(errc::not_supported, "port " + port.name + ": steering = flow, but " + why_not);
-    }
-    if (mode == steering_mode::automatic || mode == steering_mode::rss) {
-      dpdk::rss_config rc{.key = dpdk::rss_key_choice::keep,
-                          .rss_hf = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP};
-      for (std::uint16_t q = 0; q < nq; ++q) rc.queues.push_back(q);
-      auto state = dpdk::program_rss(ops, port.port_id, rc);
-      if (state) {
-        auto tz = toeplitz::make(state->key);
-        if (!tz) return tz.err();
-        port.rss_hash = std::make_shared<const toeplitz>(std::move(*tz));
-        port.reta = state->reta;
+    dpdk::reply_steering_config sc;
+    sc.port = port.port_id;
+    sc.plan.lcores.assign(plan.lcores().begin(), plan.lcores().end());
+    sc.plan.port_low = plan.port_low();
+    sc.plan.port_high = plan.port_high();
+    sc.plan.class_bits = plan.shift();  // the balancer's plan: pools and steering agree
+    sc.lips = std::move(lips);
+    sc.modes = steering_modes();
+    auto s = dpdk::reply_steering<Ops>::make(ops, sc);
+    if (!s) return error(s.err().code(), "port " + port.name + ": " + s.err().message());
+    switch (s->mode()) {
+      case dpdk::reply_steering_mode::flow:
+        port.steering = port_steering::flow;
+        break;
+      case dpdk::reply_steering_mode::lip_per_lcore:
+        port.steering = port_steering::lip_per_lcore;
+        break;
+      case dpdk::reply_steering_mode::rss:
         port.steering = port_steering::rss;
-        port.steering_reason = "RSS-aware local ports over a " + std::to_string(port.reta.size()) + "-entry RETA" +
-                               (why_not.empty() ? "" : " (" + why_not + ")");
-        continue;
-      }
-      why_not += std::string(why_not.empty() ? "" : "; ") + "RSS: " + state.err().message();
-      if (mode == steering_mode::rss)
-        return error(errc::not_supported, "port " + port.name + ": steering = rss, but " + why_not);
+        break;
+      case dpdk::reply_steering_mode::redirect:
+        port.steering = port_steering::redirect;
+        break;
     }
-    port.steering = port_steering::redirect;
-    port.steering_reason = mode == steering_mode::redirect ? "configured" : why_not;
+    port.steering_reason = s->detail();
+    for (const auto& sk : s->skipped())
+      port.steering_reason += "; " + std::string(to_string(sk.mode)) + " skipped: " + sk.reason;
+    if (const dpdk::rss_state* rss = s->rss()) {
+      auto tz = toeplitz::make(rss->key);
+      if (!tz) return tz.err();
+      port.rss_hash = std::make_shared<const toeplitz>(std::move(*tz));
+      port.reta = rss->reta;
+    }
+    port.owner = s->owner();
+    steering_.push_back(std::make_unique<steering_box<Ops>>(std::move(*s)));
   }
   return {};
+}
+
+inline std::vector<inet_addr> balancer::port_lips(std::size_t pi) const {
+  std::vector<inet_addr> lips;
+  for (const auto& svc : cfg_.services)
+    for (const auto& lip : svc.lips) {
+      const next_hop nh = cfg_.routes.lookup(lip);
+      if (nh && nh.port == pi && std::find(lips.begin(), lips.end(), lip) == lips.end()) lips.push_back(lip);
+    }
+  return lips;
+}
+
+inline std::vector<dpdk::reply_steering_mode> balancer::steering_modes() const {
+  using m = dpdk::reply_steering_mode;
+  switch (cfg_.global.steering) {
+    case steering_mode::automatic:
+      return {dpdk::all_reply_steering_modes.begin(), dpdk::all_reply_steering_modes.end()};
+    case steering_mode::flow:
+      return {m::flow};
+    case steering_mode::rss:
+      return {m::rss};
+    case steering_mode::redirect:
+      return {m::redirect};
+    case steering_mode::lip_per_lcore:
+      return {m::lip_per_lcore};
+  }
+  return {m::redirect};
 }
 
 }  // namespace fnat::lb

@@ -30,6 +30,8 @@ std::string_view to_string(steering_mode m) noexcept {
       return "rss";
     case steering_mode::redirect:
       return "redirect";
+    case steering_mode::lip_per_lcore:
+      return "lip_per_lcore";
   }
   return "unknown";
 }
@@ -457,7 +459,8 @@ class parser {
                      return parse_word<steering_mode>(v, {{"auto", steering_mode::automatic},
                                                           {"flow", steering_mode::flow},
                                                           {"rss", steering_mode::rss},
-                                                          {"redirect", steering_mode::redirect}});
+                                                          {"redirect", steering_mode::redirect},
+                                                          {"lip_per_lcore", steering_mode::lip_per_lcore}});
                    },
                    [&](steering_mode m) { g.steering = m; });
              }},

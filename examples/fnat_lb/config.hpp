@@ -66,6 +66,7 @@ enum class steering_mode : std::uint8_t {
   flow,       ///< rte_flow rules per lcore
   rss,        ///< RSS-aware local ports (programmable key and RETA)
   redirect,   ///< software hand-off over rings to the owner lcore
+  lip_per_lcore,  ///< one LIP per lcore, flow rules on the destination address alone
 };
 /// What a worker does when a poll round finds no packet.
 enum class idle_policy : std::uint8_t {
@@ -112,7 +113,8 @@ struct global_config {
   std::uint16_t port_low = 1025;
   /// Highest local port (host order). Default 65535.
   std::uint16_t port_high = 65535;
-  /// Port plan class bits, 0 = ceil(log2 workers) (port_plan_config::class_bits). Default 0.
+  /// Port plan class bits, 0 = chosen by fnat::choose_class_bits within the flow-rule budget
+  /// (balancer.hpp). Default 0.
   unsigned class_bits = 0;
   /// Period of the connection timer, milliseconds, 1..1000. Default 10.
   std::uint32_t timer_tick_ms = 10;

@@ -26,6 +26,7 @@ std::string_view to_string(port_steering s) noexcept {
     case port_steering::flow: return "flow";
     case port_steering::rss: return "rss";
     case port_steering::redirect: return "redirect";
+    case port_steering::lip_per_lcore: return "lip_per_lcore";
   }
   return "unknown";
 }
@@ -107,6 +108,13 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
                                   .port_high = cfg.global.port_high});
       if (!p) return error(p.err().code(), who + ": RSS-aware ports for LIP " + lip.addr.to_string() + ": " + p.err().message());
       policy.emplace(p->bound_to(lip.addr));
+    } else if (port.steering == port_steering::lip_per_lcore && port.owner.owner_of_lip(lip.addr) == index) {
+      // This worker's own LIP: every port of it (a one-lcore plan over the range).
+      auto solo = port_plan::make({.lcores = {plan.lcore(index)}, .port_low = plan.port_low(), .port_high = plan.port_high()});
+      if (!solo) return error(solo.err().code(), who + ": sa_pool plan: " + solo.err().message());
+      auto p = hashed_buckets::make(*solo, 0, {.buckets = cfg.global.sa_pool_buckets});
+      if (!p) return error(p.err().code(), who + ": sa_pool policy: " + p.err().message());
+      policy.emplace(std::move(*p));
     } else {
       auto p = hashed_buckets::make(plan, index, {.buckets = cfg.global.sa_pool_buckets});
       if (!p) return error(p.err().code(), who + ": sa_pool policy: " + p.err().message());
@@ -123,8 +131,11 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
   w->rotations_.reserve(sh.services.size());  // the session table keeps their addresses
   for (const lb_service& svc : sh.services) {
     lb_rotation rot;
-    for (std::uint16_t li : svc.lips)
+    for (std::uint16_t li : svc.lips) {
+      const lb_port& lp = sh.ports[sh.lips[li].port];  // one LIP per lcore: a worker uses its own LIPs only
+      if (lp.steering == port_steering::lip_per_lcore && lp.owner.owner_of_lip(sh.lips[li].addr) != index) continue;
       if (auto r = rot.add(*w->sa_pools_[li]); !r) return error(r.err().code(), who + ": service " + svc.name + ": " + r.err().message());
+    }
     w->rotations_.push_back(std::move(rot));
     // Port group g is service g: a conn's group names its service on the per-packet path.
     auto group = w->sessions_->add_group(w->rotations_.back());
@@ -845,12 +856,7 @@ void worker::solicit(std::uint16_t port, const inet_addr& target, std::optional<
 // ---- ownership, expiry, drops -----------------------------------------------------------------------
 
 std::size_t worker::owner_of_reply(const lb_port& port, const packet_info& info) const noexcept {
-  if (port.steering == port_steering::rss && port.rss_hash) {
-    const std::uint32_t h = port.rss_hash->hash(info.tuple);
-    const std::uint16_t q = port.reta[h & (port.reta.size() - 1)];
-    return q;  // worker i polls queue i
-  }
-  return sh_.plan->class_owner(ntoh16(info.tuple.dport));
+  return port.owner.owner_of(info.tuple);  // reply_steering's answer for the port's mode
 }
 
 std::size_t worker::expire(std::uint64_t now) {

@@ -62,6 +62,7 @@
 #include <fnat/dpdk/memory.hpp>
 #include <fnat/dpdk/packet.hpp>
 #include <fnat/dpdk/redirect.hpp>
+#include <fnat/dpdk/reply_steering.hpp>
 
 #include "fnat_lb/config.hpp"
 #include "fnat_lb/flat_map.hpp"
@@ -75,6 +76,7 @@ enum class port_steering : std::uint8_t {
   flow,      ///< rte_flow rules per lcore class
   rss,       ///< RSS-aware local ports over the RETA we programmed
   redirect,  ///< software hand-off to the owner lcore
+  lip_per_lcore,  ///< one LIP per worker, flow rules on the address alone; pools over all its ports
 };
 [[nodiscard]] std::string_view to_string(port_steering s) noexcept;
 
@@ -145,6 +147,8 @@ struct lb_port {
   /// RSS mode: the key and RETA as programmed, to find the owner of a stray reply.
   std::shared_ptr<const toeplitz> rss_hash;
   std::vector<std::uint16_t> reta;
+  /// Which worker owns a reply on this port, in whatever mode (fnat/dpdk/reply_steering.hpp).
+  dpdk::reply_owner owner;
 };
 
 /// A real server of a service, with its route.

@@ -10,5 +10,6 @@
 #include "fnat/dpdk/nic_model.hpp"
 #include "fnat/dpdk/packet.hpp"
 #include "fnat/dpdk/redirect.hpp"
+#include "fnat/dpdk/reply_steering.hpp"
 #include "fnat/dpdk/rss.hpp"
 #include "fnat/dpdk/rx_checksum.hpp"

@@ -26,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -276,6 +277,47 @@ TEST_CASE("dispatch keeps own packets in order and hands the others to their own
   const auto t = r->total();
   CHECK(t.redirected_out == t.redirected_in);
   CHECK(fake_ops::freed.empty());
+}
+
+TEST_CASE("without a plan: dispatch_to_owner follows any owner function, one enqueue per owner per burst",
+          "[redirect]") {
+  fake_ops::reset();
+  // Five lcores with ids unrelated to their queues, no port plan: the owner comes from the caller
+  // (here an arbitrary table, as an RSS RETA or a LIP-per-lcore map would give).
+  const std::vector<lcore_queue> lcores = {{7, 4}, {3, 0}, {9, 2}, {4, 1}, {12, 3}};
+  auto r = fake_redirect::make(std::span<const lcore_queue>(lcores), {.name = "own", .capacity = 1000, .stage = 64});
+  REQUIRE(r);
+  CHECK_FALSE(r->has_plan());
+  REQUIRE(fake_ops::live.size() == 5);
+  CHECK(fake_ops::live[4]->socket == 12 % 2);  // ring i on lcores[i]'s socket
+  fake_packets fp(150);
+  std::vector<rte_mbuf*> burst;
+  std::vector<std::size_t> owner(150);
+  std::mt19937 rng(11);
+  for (std::size_t i = 0; i < 150; ++i) {
+    // npos and out-of-range owners (not a reply, nobody's) stay where they arrived.
+    owner[i] = i % 13 == 0 ? fnat::port_plan::npos : i % 29 == 0 ? 5 : rng() % 5;
+    burst.push_back(fp.at(i));
+  }
+  const std::size_t me = 2;
+  const unsigned kept = r->dispatch_to_owner(me, burst.data(), 150, [&](rte_mbuf* m) {
+    return owner[static_cast<std::size_t>(m - fp.store.data())];
+  });
+  std::vector<rte_mbuf*> want_kept;
+  std::vector<std::vector<rte_mbuf*>> want(5);
+  for (std::size_t i = 0; i < 150; ++i)
+    (owner[i] == me || owner[i] >= 5 ? want_kept : want[owner[i]]).push_back(fp.at(i));
+  REQUIRE(kept == want_kept.size());
+  CHECK(std::equal(want_kept.begin(), want_kept.end(), burst.begin()));
+  std::size_t others = 0;
+  for (std::size_t o = 0; o < 5; ++o) {
+    INFO("owner " << o);
+    CHECK(std::vector<rte_mbuf*>(fake_ops::live[o]->q.begin(), fake_ops::live[o]->q.end()) == want[o]);
+    others += o == me ? 0 : 1;
+  }
+  CHECK(fake_ops::enqueue_calls == others);  // stage 64 > packets per owner: exactly one enqueue each
+  CHECK(r->counters(me).redirected_out == 150 - kept);
+  CHECK(fake_redirect::make(std::span<const lcore_queue>(), {}).err().code() == errc::invalid_argument);
 }
 
 TEST_CASE("a full ring: handoff frees and counts the excess, try_handoff gives it back", "[redirect]") {

@@ -267,7 +267,7 @@ TEST_CASE("[global] and [timeouts] values", "[config]") {
   const std::map<std::string, std::pair<std::string, std::string>> cases = {
       {"steering word",
        {inserted(2, {"steering = fast"}),
-        "lb.ini:3: [global] steering = fast: expected one of: auto, flow, rss, redirect"}},
+        "lb.ini:3: [global] steering = fast: expected one of: auto, flow, rss, redirect, lip_per_lcore"}},
       {"idle word", {inserted(2, {"idle = spin"}), "lb.ini:3: [global] idle = spin: expected one of: busy, backoff"}},
       {"log level",
        {inserted(2, {"log_level = verbose"}),

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <vector>
 
 using fnat::errc;
@@ -214,4 +216,57 @@ TEST_CASE("a one-port range and a single lcore are fine", "[port_plan]") {
   REQUIRE(p->owner_index(40000) == 0);
   REQUIRE(p->owner_index(40001) == port_plan::npos);
   check_partition(*p);
+}
+
+TEST_CASE("choose_class_bits: every lcore count 1..64 reaches 90% of a fair share, on the pinned bits", "[port_plan][class_bits]") {
+  // The fewest bits whose plan gives the smallest lcore >= 0.9 of a fair share of 1025-65535 (the table
+  // in port_plan.hpp and reply_steering.hpp comes from here).
+  const unsigned want[64] = {0, 1, 4, 2, 4, 5, 6, 3, 6, 5, 7, 6, 7, 7, 4, 4, 7, 7, 8, 6, 6, 8,
+                             8, 7, 7, 8, 8, 8, 5, 5, 5, 5, 8, 8, 8, 8, 9, 9, 7, 7, 7, 7, 9, 9,
+                             9, 9, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 10, 6, 6, 6, 6, 6, 6, 6};
+  for (std::size_t n = 1; n <= 64; ++n) {
+    INFO("lcores " << n);
+    auto c = fnat::choose_class_bits({.lcores = lcores(n)});
+    REQUIRE(c);
+    CHECK(c->bits == want[n - 1]);
+    CHECK(c->classes == (std::size_t{1} << c->bits));
+    CHECK(c->target_met);
+    auto p = port_plan::make({.lcores = lcores(n), .class_bits = c->bits});
+    REQUIRE(p);
+    CHECK(p->min_share() == c->min_share);
+    CHECK(c->min_share >= 0.9);
+    // The smallest lcore holds >= 90% of total / n ports, counted port by port.
+    std::uint32_t least = 65535;
+    for (std::size_t i = 0; i < n; ++i) least = std::min(least, p->port_count(i));
+    CHECK(static_cast<double>(least) >= 0.9 * (65535 - 1025 + 1) / static_cast<double>(n));
+    if (std::has_single_bit(n)) CHECK(c->min_share > 0.998);  // exact but for the edges of the range
+  }
+  // The fewest bits' shares the choice improves on: 3 lcores 2:1:1, 5 lcores 2:2:2:1:1, ...
+  const std::pair<std::size_t, double> fewest[] = {{3, 0.75}, {5, 0.625}, {6, 0.75}, {7, 0.875}};
+  for (const auto& [n, share] : fewest) {
+    auto p = port_plan::make({.lcores = lcores(n)});
+    REQUIRE(p);
+    CHECK(std::abs(p->min_share() - share) < 0.002);
+  }
+}
+
+TEST_CASE("choose_class_bits: the class budget caps the bits and says when the target is missed", "[port_plan][class_bits]") {
+  // 7 lcores want 6 bits (64 classes); with room for 16 classes the best of 3 and 4 bits is taken.
+  auto c = fnat::choose_class_bits({.lcores = lcores(7)}, 16);
+  REQUIRE(c);
+  CHECK(c->bits == 3);  // 4 bits gives the same 0.875: no reason to double the rules
+  CHECK_FALSE(c->target_met);
+  CHECK(std::abs(c->min_share - 0.875) < 0.002);
+  // A budget below even the fewest bits still yields a plan: the fewest bits are always allowed.
+  auto d = fnat::choose_class_bits({.lcores = lcores(6)}, 1);
+  REQUIRE(d);
+  CHECK(d->bits == 3);
+  // A narrow range stops the bits where an lcore would be left without a port.
+  auto narrow = fnat::choose_class_bits({.lcores = lcores(3), .port_low = 1000, .port_high = 1003});
+  REQUIRE(narrow);
+  CHECK(narrow->bits == 2);
+  auto e = fnat::choose_class_bits({.lcores = {}});
+  REQUIRE_FALSE(e);
+  CHECK(e.err().code() == errc::invalid_argument);
+  CHECK(fnat::choose_class_bits({.lcores = lcores(3)}, 4096, 1.5).err().code() == errc::invalid_argument);
 }

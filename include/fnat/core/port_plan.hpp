@@ -181,6 +181,19 @@ class port_plan {
     return class_span() * static_cast<std::uint32_t>(bases_[index].size());
   }
 
+  /// The smallest lcore's share of the ports relative to a fair share: min over lcores of
+  /// port_count(i) / (ports in range / n). ~1 for a power-of-two lcore count (the range edges cost a
+  /// few ports); 0.75 for 3 lcores on 2 class
+  /// bits (shares 2:1:1 of 4 classes, the smallest is 3/4 of a third). O(n).
+  [[nodiscard]] double min_share() const noexcept {
+    std::uint64_t total = 0, least = ~std::uint64_t{0};
+    for (std::uint32_t c : port_counts_) {
+      total += c;
+      least = std::min<std::uint64_t>(least, c);
+    }
+    return total == 0 ? 0.0 : static_cast<double>(least) * static_cast<double>(size()) / static_cast<double>(total);
+  }
+
   /// Calls f(port) for every port lcore `index` owns in [low, high], ascending. O(ports of the lcore).
   template <class F>
   void for_each_port(std::size_t index, F&& f) const {
@@ -238,5 +251,59 @@ class port_plan {
   std::uint16_t high_ = 65535;
   unsigned shift_ = 0;
 };
+
+/// The class bits choose_class_bits picked, and what they give.
+struct class_bits_choice {
+  unsigned bits = 0;          ///< class bits (port_plan_config::class_bits)
+  std::size_t classes = 0;    ///< 2^bits: flow rules per (LIP, protocol) for a non-power-of-two lcore count
+  double min_share = 0;       ///< port_plan::min_share() of the resulting plan
+  bool target_met = false;    ///< min_share >= the target within the class budget
+};
+
+/// Picks class bits for a plan: the fewest bits, from ceil(log2 n) up, whose plan gives every lcore at
+/// least `target` of a fair share of [port_low, port_high] (port_plan::min_share), without more than
+/// `max_classes` classes. Each class is a flow rule per (LIP, protocol) when the lcore count is not a
+/// power of two (class_cover.hpp), so a caller with a rule budget R for L LIPs and P protocols passes
+/// R / (L * P). When the budget stops short of the target, the bits with the best share within it are
+/// chosen and target_met is false. cfg.class_bits is ignored.
+/// With the full range 1025-65535 and no budget, the choice and smallest share for n lcores are
+/// (the fewest bits' share in brackets; powers of two are 1.0 on ceil(log2 n) bits):
+///     n   bits share [fewest]      n   bits share [fewest]      n   bits share [fewest]
+///     3    4   0.938 [2: 0.750]     9    6   0.984 [4: 0.563]    17    7   0.930 [5: 0.531]
+///     5    4   0.938 [3: 0.625]    10    5   0.938 [4: 0.625]    24    7   0.938 [5: 0.750]
+///     6    5   0.938 [3: 0.750]    11    7   0.945 [4: 0.688]    33    8   0.902 [6: 0.516]
+///     7    6   0.984 [3: 0.875]    12    6   0.938 [4: 0.750]    57   10   0.946 [6: 0.891]
+/// Over 1..64 every count reaches 0.90 within 10 bits (the worst is 33 lcores, 0.902 on 8 bits, where
+/// the fewest bits give 0.516); tests/unit/test_port_plan.cpp pins the whole table.
+/// Errors: those of port_plan::make for the fewest bits (no lcore, range too narrow, ...), and
+/// errc::invalid_argument for a target outside (0, 1].
+/// Complexity: O(12 * (65536 / 2^bits * 2^bits + n)), about a million steps; configuration time.
+[[nodiscard]] inline result<class_bits_choice> choose_class_bits(const port_plan_config& cfg,
+                                                                 std::size_t max_classes = port_plan::max_lcores,
+                                                                 double target = 0.9) {
+  if (!(target > 0.0 && target <= 1.0))
+    return error(errc::invalid_argument, "class bits: target share " + std::to_string(target) +
+                                             " is outside (0, 1]; 0.9 keeps every lcore within 10% of a fair share");
+  const std::size_t n = cfg.lcores.size();
+  const unsigned need = n == 0 ? 0u : static_cast<unsigned>(std::bit_width(n - 1));
+  class_bits_choice best;
+  bool have = false;
+  for (unsigned bits = need; bits <= port_plan::max_class_bits; ++bits) {
+    const std::size_t classes = std::size_t{1} << bits;
+    if (have && classes > max_classes) break;  // the fewest bits are always tried, whatever the budget
+    port_plan_config c = cfg;
+    c.class_bits = bits == 0 ? 0 : bits;
+    auto plan = port_plan::make(c);
+    if (!plan) {
+      if (!have) return plan.err();
+      break;  // more bits leave some lcore without a port in a narrow range
+    }
+    const double share = plan->min_share();
+    if (!have || share > best.min_share + 1e-12) best = {bits, classes, share, share >= target};
+    have = true;
+    if (share >= target) break;
+  }
+  return best;
+}
 
 }  // namespace fnat

@@ -79,7 +79,8 @@ struct flow_rule_desc {
   bool eth_item = true;
   /// Destination address (the LIP), matched with a full mask. Must not be unspecified.
   inet_addr dst{};
-  /// ipproto::tcp or ipproto::udp.
+  /// ipproto::tcp or ipproto::udp; or flow_any_proto (0): no L4 item, the rule matches every packet
+  /// to `dst` (the address-only rules of one LIP per lcore, reply_steering.hpp), and port_mask must be 0.
   std::uint8_t proto = ipproto::tcp;
   /// Destination port value, host order; only the bits in port_mask count (the rule keeps base & mask).
   std::uint16_t port_base = 0;
@@ -92,6 +93,9 @@ struct flow_rule_desc {
 };
 
 class flow_rule;
+
+/// flow_rule_desc::proto of an address-only rule: no L4 item (TCP, UDP, ICMP and fragments alike).
+inline constexpr std::uint8_t flow_any_proto = 0;
 
 /// The rte_flow arrays of one rule, ready for rte_flow_validate / rte_flow_create. They point into the
 /// rule they were made from: valid while that rule lives and is not assigned to. Copyable.
@@ -121,14 +125,18 @@ class flow_rule {
  public:
   /// Builds a rule. The port spec is stored ANDed with the mask (port_base & port_mask), so desc()
   /// returns the normalised description.
-  /// Errors (errc::invalid_argument): an unspecified destination, a protocol other than TCP or UDP.
+  /// Errors (errc::invalid_argument): an unspecified destination, a protocol other than TCP, UDP or
+  /// flow_any_proto, a port mask on an address-only rule.
   /// Complexity: O(1).
   [[nodiscard]] static result<flow_rule> make(const flow_rule_desc& d) {
     if (d.dst.is_unspecified())
       return error(errc::invalid_argument, "flow rule: the destination address is unspecified; give the LIP");
-    if (d.proto != ipproto::tcp && d.proto != ipproto::udp)
+    if (d.proto != ipproto::tcp && d.proto != ipproto::udp && d.proto != flow_any_proto)
+      return error(errc::invalid_argument, "flow rule: protocol " + std::to_string(d.proto) +
+                                               " is neither TCP (6), UDP (17) nor any (0, address only)");
+    if (d.proto == flow_any_proto && d.port_mask != 0)
       return error(errc::invalid_argument,
-                   "flow rule: protocol " + std::to_string(d.proto) + " is neither TCP (6) nor UDP (17)");
+                   "flow rule: an address-only rule (proto 0) cannot match a port; give TCP or UDP with the mask");
     return flow_rule(d);
   }
 
@@ -149,7 +157,7 @@ class flow_rule {
     const bool any_port = desc_.port_mask == 0;
     if (desc_.proto == ipproto::tcp)
       v.items_[n++] = item(RTE_FLOW_ITEM_TYPE_TCP, any_port ? nullptr : &tcp_spec_, any_port ? nullptr : &tcp_mask_);
-    else
+    else if (desc_.proto == ipproto::udp)
       v.items_[n++] = item(RTE_FLOW_ITEM_TYPE_UDP, any_port ? nullptr : &udp_spec_, any_port ? nullptr : &udp_mask_);
     v.items_[n++] = item(RTE_FLOW_ITEM_TYPE_END, nullptr, nullptr);
     v.n_items_ = n;
@@ -170,7 +178,7 @@ class flow_rule {
     if (desc_.eth_item) s += "eth / ";
     s += family() == ip_family::v4 ? "ipv4 dst is " : "ipv6 dst is ";
     s += desc_.dst.to_string();
-    s += desc_.proto == ipproto::tcp ? " / tcp" : " / udp";
+    if (desc_.proto != flow_any_proto) s += desc_.proto == ipproto::tcp ? " / tcp" : " / udp";
     if (desc_.port_mask == 0xffff)
       s += " dst is " + std::to_string(desc_.port_base);
     else if (desc_.port_mask != 0)
@@ -181,7 +189,7 @@ class flow_rule {
 
   /// Short human form: "tcp 198.18.0.1 dport&0x0007=0x0003 -> queue 3".
   [[nodiscard]] std::string describe() const {
-    std::string s = desc_.proto == ipproto::tcp ? "tcp " : "udp ";
+    std::string s = desc_.proto == ipproto::tcp ? "tcp " : desc_.proto == ipproto::udp ? "udp " : "any ";
     s += desc_.dst.to_string();
     if (desc_.port_mask != 0)
       s += " dport&" + fnat::detail::hex(desc_.port_mask, 4) + "=" + fnat::detail::hex(desc_.port_base, 4);

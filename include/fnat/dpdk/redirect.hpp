@@ -4,8 +4,11 @@
 // ## When
 // Flow rules need a NIC that matches a masked L4 port; RSS-aware ports (rss_ports.hpp) need a key and
 // RETA we know. Without either, the reply RS:rport -> LIP:lport arrives on whatever queue the NIC
-// picks. Its owner follows from the port alone: owner = plan.class_owner(lport), one table load
-// (port_plan.hpp), no connection state. DPVS's redirect keeps a global hash table from every
+// picks. Its owner follows from the reply alone, by an owner function the caller passes to
+// dispatch_to_owner: with a port plan, owner = plan.class_owner(lport), one table load (port_plan.hpp);
+// in any steering mode, reply_owner::owner_of (reply_steering.hpp), which also covers RSS-aware ports
+// (a stray reply there, e.g. an ICMP error or a packet the NIC hashed otherwise, belongs to the lcore
+// whose queue the RETA names) and one LIP per lcore. No connection state either way. DPVS's redirect keeps a global hash table from every
 // connection's tuples to its owner cid, written at each new connection and looked up by every lcore
 // for every packet; here nothing is shared but the rings.
 //
@@ -15,11 +18,14 @@
 // packet it does not own enqueues it on the owner's ring (a compare-and-swap on the producer head per
 // burst); the owner drains its ring in its loop (single-consumer dequeue, no atomic read-modify-write)
 // and handles those packets as if it had received them.
-//   dispatch(me, pkts, n, lport_of)  keeps me's packets at the front of the burst, in arrival order,
+//   dispatch_to_owner(me, pkts, n, owner_of)
+//                                    keeps me's packets at the front of the burst, in arrival order,
 //                                    and stages the others per owner (preallocated, `stage` packets
 //                                    per owner): one enqueue per owner per burst, flushed early when a
 //                                    stage fills. A connection's packets keep their order: they
 //                                    arrive on one queue and cross one ring.
+//   dispatch(me, pkts, n, lport_of)  the same with the plan's owner of the packet's lport (a redirect
+//                                    made from a port plan).
 //   handoff(from, to, pkts, n)       enqueues what fits; the rest are freed (rte_pktmbuf_free_bulk)
 //                                    and counted as drops of `from`. Never blocks, never retries.
 //   try_handoff(from, to, pkts, n)   enqueues what fits and leaves the rest to the caller, uncounted.
@@ -54,6 +60,7 @@ FNAT_DPDK_INCLUDES_END
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -138,34 +145,47 @@ class basic_redirect {
  public:
   using ops_type = Ops;
 
-  /// Builds one ring per lcore of `plan` (the plan is copied: owner_of needs it).
-  /// Errors: errc::invalid_argument for capacity 0 or above 2^31 - 1, stage 0 or above 1024, a name
-  /// that makes ring names longer than DPDK takes; errc::device_error when a ring cannot be created
-  /// (the message carries DPDK's reason: a name in use, no memory, EAL not started), with the rings
-  /// made so far freed. Complexity: O(lcores) ring creations. Allocates.
+  /// Builds one ring per lcore of `plan` (the plan is copied: owner_of and dispatch need it).
+  /// Errors: those of make(lcores, cfg).
   [[nodiscard]] static result<basic_redirect> make(const port_plan& plan, const redirect_config& cfg = {}) {
+    auto r = make(plan.lcores(), cfg);
+    if (!r) return r.err();
+    r->plan_.emplace(plan);
+    return r;
+  }
+
+  /// Builds one ring per lcore, index i for lcores[i] (its lcore id picks the ring's socket; the rx
+  /// queue is not used). Owners then come from the owner function given to dispatch_to_owner.
+  /// Errors: errc::invalid_argument for no lcore, capacity 0 or above 2^31 - 1, stage 0 or above
+  /// 1024, a name that makes ring names longer than DPDK takes; errc::device_error when a ring cannot
+  /// be created (the message carries DPDK's reason: a name in use, no memory, EAL not started), with
+  /// the rings made so far freed. Complexity: O(lcores) ring creations. Allocates.
+  [[nodiscard]] static result<basic_redirect> make(std::span<const lcore_queue> lcores, const redirect_config& cfg = {}) {
+    if (lcores.empty() || lcores.size() > 0xffff)
+      return error(errc::invalid_argument, "redirect: " + std::to_string(lcores.size()) +
+                                               " lcores; give 1 to 65535 (one ring each)");
     if (cfg.capacity == 0 || cfg.capacity > 0x7fffffffu)
       return error(errc::invalid_argument, "redirect: ring capacity " + std::to_string(cfg.capacity) +
                                                " is outside 1 .. 2^31 - 1; 4096 is a good start");
     if (cfg.stage == 0 || cfg.stage > 1024)
       return error(errc::invalid_argument, "redirect: stage " + std::to_string(cfg.stage) +
                                                " is outside 1 .. 1024; use the rx burst size (32)");
-    const std::string longest = cfg.name + "_" + std::to_string(plan.size() - 1);
+    const std::string longest = cfg.name + "_" + std::to_string(lcores.size() - 1);
     if constexpr (requires { Ops::max_name; }) {
       if (longest.size() > Ops::max_name)
         return error(errc::invalid_argument, "redirect: ring name \"" + longest + "\" is longer than the " +
                                                  std::to_string(Ops::max_name) +
                                                  " characters DPDK takes; use a shorter name prefix");
     }
-    basic_redirect r(plan, cfg.stage);
+    basic_redirect r(lcores.size(), cfg.stage);
     for (std::size_t i = 0; i < r.n_; ++i) {
       const std::string ring_name = cfg.name + "_" + std::to_string(i);
-      const int socket = cfg.socket_id >= 0 ? cfg.socket_id : Ops::socket_of(plan.lcore(i).lcore_id);
+      const int socket = cfg.socket_id >= 0 ? cfg.socket_id : Ops::socket_of(lcores[i].lcore_id);
       r.lanes_[i].ring = Ops::create(ring_name.c_str(), cfg.capacity, socket);
       if (r.lanes_[i].ring == nullptr)
         return error(errc::device_error, "redirect: cannot create ring " + ring_name + " of " +
                                              std::to_string(cfg.capacity) + " packets for lcore " +
-                                             std::to_string(plan.lcore(i).lcore_id) + ": " + Ops::last_error() +
+                                             std::to_string(lcores[i].lcore_id) + ": " + Ops::last_error() +
                                              " (is the name taken by another redirect? is EAL started?)");
       r.lanes_[i].stage.assign(r.n_ * cfg.stage, nullptr);
       r.lanes_[i].staged.assign(r.n_, 0);
@@ -200,8 +220,11 @@ class basic_redirect {
   // ---- fast path ------------------------------------------------------------------------------
 
   /// Index (in the plan) of the lcore a reply to local port `lport` (host order) belongs to.
-  /// O(1): one table load. noexcept.
-  [[nodiscard]] std::size_t owner_of(std::uint16_t lport) const noexcept { return plan_.class_owner(lport); }
+  /// Requires: made from a port plan (has_plan()). O(1): one table load. noexcept.
+  [[nodiscard]] std::size_t owner_of(std::uint16_t lport) const noexcept {
+    FNAT_REDIRECT_EXPECT(plan_.has_value(), "owner_of(lport) of a redirect made without a port plan; use your owner function");
+    return plan_->class_owner(lport);
+  }
 
   /// Hands `n` packets to lcore `to`; takes ownership of all of them. Those the ring cannot take are
   /// freed and counted as drops of `from`. Returns the number enqueued.
@@ -235,24 +258,41 @@ class basic_redirect {
   }
 
   /// Splits a received burst: packets whose lport (`lport_of(pkt)`, host order; nullopt for a
-  /// packet that is not a reply to a local port, which stays here) belongs to `me` are moved to the
-  /// front of pkts in arrival order; the others are handed to their owners (handoff semantics:
-  /// counted drops when a ring is full). Returns the number kept, pkts[0 .. ret).
-  /// Requires: called on lcore `me` only. Complexity: O(n) plus one enqueue per owner per `stage`
-  /// packets. noexcept if lport_of is; no allocation.
+  /// packet that is not a reply to a local port, which stays here) belongs to `me` by the plan are
+  /// kept, the others handed to their owners: dispatch_to_owner with the plan's class owner.
+  /// Requires: made from a port plan; called on lcore `me` only. noexcept if lport_of is.
   template <class LportOf>
     requires std::invocable<LportOf&, rte_mbuf*> &&
              std::convertible_to<std::invoke_result_t<LportOf&, rte_mbuf*>, std::optional<std::uint16_t>>
   unsigned dispatch(std::size_t me, rte_mbuf** pkts, unsigned n, LportOf&& lport_of) noexcept(
       std::is_nothrow_invocable_v<LportOf&, rte_mbuf*>) {
+    FNAT_REDIRECT_EXPECT(plan_.has_value(), "dispatch(lport_of) of a redirect made without a port plan; use dispatch_to_owner");
+    const port_plan& plan = *plan_;
+    return dispatch_to_owner(me, pkts, n, [&](rte_mbuf* m) -> std::size_t {
+      const std::optional<std::uint16_t> lport = lport_of(m);
+      return lport ? plan.class_owner(*lport) : me;
+    });
+  }
+
+  /// Splits a received burst by owner: packets for which `owner_of(pkt)` is `me`, or an index
+  /// outside the redirect (reply_owner::npos: not a reply, or nobody's), are moved to the front of
+  /// pkts in arrival order; the others are staged per owner and handed over with one enqueue per
+  /// owner per burst (handoff semantics: counted drops when a ring is full). Returns the number kept,
+  /// pkts[0 .. ret). Works in every steering mode: pass reply_owner's owner_of on the parsed reply.
+  /// Requires: called on lcore `me` only. Complexity: O(n) plus one enqueue per owner per `stage`
+  /// packets. noexcept if owner_of is; no allocation.
+  template <class OwnerOf>
+    requires std::invocable<OwnerOf&, rte_mbuf*> &&
+             std::convertible_to<std::invoke_result_t<OwnerOf&, rte_mbuf*>, std::size_t>
+  unsigned dispatch_to_owner(std::size_t me, rte_mbuf** pkts, unsigned n, OwnerOf&& owner_of) noexcept(
+      std::is_nothrow_invocable_v<OwnerOf&, rte_mbuf*>) {
     FNAT_REDIRECT_EXPECT(me < n_, "lcore index outside the plan (use port_plan::index_of)");
     lane& l = lanes_[me];
     unsigned kept = 0;
     for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
-      const std::optional<std::uint16_t> lport = lport_of(m);
-      const std::size_t owner = lport ? plan_.class_owner(*lport) : me;
-      if (owner == me) {
+      const std::size_t owner = owner_of(m);
+      if (owner == me || owner >= n_) {
         pkts[kept++] = m;
         continue;
       }
@@ -279,8 +319,10 @@ class basic_redirect {
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
   /// Packets each ring holds.
   [[nodiscard]] unsigned capacity() const noexcept { return capacity_; }
-  /// The plan owner_of follows.
-  [[nodiscard]] const port_plan& plan() const noexcept { return plan_; }
+  /// True when made from a port plan (owner_of(lport) and dispatch(lport_of) work).
+  [[nodiscard]] bool has_plan() const noexcept { return plan_.has_value(); }
+  /// The plan owner_of follows. Requires: has_plan().
+  [[nodiscard]] const port_plan& plan() const noexcept { return *plan_; }
   /// Packets waiting in lcore `index`'s ring. Any thread; a snapshot. Requires: index < size().
   [[nodiscard]] unsigned pending(std::size_t index) const noexcept { return Ops::count(lanes_[index].ring); }
   /// Counters of lcore `index`. Any thread; each value is recent, the three are not one instant.
@@ -312,8 +354,8 @@ class basic_redirect {
     std::vector<std::uint16_t> touched;  // owners with staged packets, in first-touch order
   };
 
-  basic_redirect(const port_plan& plan, unsigned stage)
-      : plan_(plan), lanes_(std::make_unique<lane[]>(plan.size())), n_(plan.size()), stage_(stage) {}
+  basic_redirect(std::size_t lcores, unsigned stage)
+      : lanes_(std::make_unique<lane[]>(lcores)), n_(lcores), stage_(stage) {}
 
   // Single writer: a plain load and store, no locked instruction.
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t k) noexcept {
@@ -334,7 +376,7 @@ class basic_redirect {
     n_ = 0;
   }
 
-  port_plan plan_;
+  std::optional<port_plan> plan_;  // when made from a plan
   std::unique_ptr<lane[]> lanes_;
   std::size_t n_ = 0;
   unsigned stage_ = 32;
