@@ -65,29 +65,29 @@ struct forwarder {
       return fnat::error(fnat::errc::invalid_argument, "minimal: give a VIP, a real server, a LIP and a worker lcore");
     std::vector<fnat::lcore_queue> lq;
     for (std::size_t i = 0; i < c.lcores.size(); ++i) lq.push_back({c.lcores[i], static_cast<std::uint16_t>(i)});
-    auto plan = fnat::port_plan::make({.lcores = lq});  // 1. which local ports each lcore owns
-    if (!plan) return plan.err();
-    auto f = std::unique_ptr<forwarder>(new forwarder{c, std::move(*plan)});
-    for (std::size_t i = 0; i < f->plan.size(); ++i) {
+    // 1. + 4. The port plan (which local ports each lcore owns) and the reply steering that makes the
+    // NIC deliver them there. Modes whose pools are hashed_buckets with the NIC doing the work only:
+    // rss needs RSS-aware pools and redirect rings between the workers (with one lcore, nothing).
+    using mode = fnat::dpdk::reply_steering_mode;
+    fnat::dpdk::reply_steering_config sc;  // assigned, not designated: g++ 12 -O3 warns falsely on the vectors
+    sc.port = c.server_port, sc.plan.lcores = lq, sc.lips = c.lips;
+    sc.modes = lq.size() == 1 ? std::vector{mode::redirect} : std::vector{mode::flow, mode::lip_per_lcore};
+    auto steering = fnat::dpdk::reply_steering<Ops>::make(ops, sc);
+    if (!steering) return steering.err();
+    auto f = std::unique_ptr<forwarder>(new forwarder{c, std::move(*steering)});
+    for (std::size_t i = 0; i < f->steering.plan().size(); ++i) {
       auto& w = *f->workers.emplace_back(std::make_unique<worker>());
       w.queue = static_cast<std::uint16_t>(i);
-      for (const fnat::inet_addr& lip : c.lips) {  // 2. this lcore's ports on every LIP
-        auto policy = fnat::hashed_buckets::make(f->plan, i);
-        auto pool = policy ? fnat::sa_pool<>::make(lip, std::move(*policy)) : policy.err();
+      for (const fnat::inet_addr& lip : f->steering.lips_of(i)) {  // 2. this lcore's ports on its LIPs
+        auto policy = f->steering.make_pool_policy(i, lip);
+        auto pool = policy ? fnat::sa_pool<>::make(lip, std::get<fnat::hashed_buckets>(std::move(*policy)))
+                           : policy.err();
         if (!pool) return pool.err();
         if (auto r = w.rotation.add(w.pools.emplace_back(std::move(*pool))); !r) return r.err();
       }
       auto table = worker::table_type::make({.capacity = c.sessions}, clock);  // 3. its sessions
       if (!table) return table.err();
       if (auto g = w.table.emplace(std::move(*table)).add_group(w.rotation); !g) return g.err();
-    }
-    // 4. Reply steering: flow rules send each LIP's lport class k to its owner's queue.
-    // TODO(steering): fnat::dpdk::reply_steering (it also picks lip_per_lcore, RSS-aware ports, redirect).
-    if (f->plan.size() > 1) {
-      auto rules = fnat::dpdk::build_flow_rules(f->plan, c.lips);
-      auto flows = rules ? fnat::dpdk::install_flow_rules(ops, c.server_port, *rules) : rules.err();
-      if (!flows) return flows.err();
-      f->flows.emplace(std::move(*flows));
     }
     for (int side = 0; side < 2; ++side) {
       rte_ether_addr a{};
@@ -125,9 +125,8 @@ struct forwarder {
 
   static constexpr std::uint16_t burst = 32;
   config cfg;
-  fnat::port_plan plan;
+  fnat::dpdk::reply_steering<Ops> steering;  // owns the flow rules it installed
   std::vector<std::unique_ptr<worker>> workers{};
-  std::optional<fnat::dpdk::installed_flows<Ops>> flows{};
   std::array<fnat::mac_addr, 2> mac{};
 
  private:

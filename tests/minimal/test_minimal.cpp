@@ -141,6 +141,7 @@ struct flow_case {
 TEST_CASE("minimal: TCP and UDP over IPv4 and IPv6 forwarded byte for byte both ways, then expired without a leak",
           "[minimal]") {
   rig r;
+  CHECK(r.fwd->steering.mode() == fnat::dpdk::reply_steering_mode::flow);
   const flow_case cases[] = {{false, true}, {false, false}, {true, true}, {true, false}};
   std::set<std::uint16_t> workers_used;
   std::size_t opened = 0;
@@ -163,7 +164,7 @@ TEST_CASE("minimal: TCP and UDP over IPv4 and IPv6 forwarded byte for byte both 
       const std::uint16_t lport = fnat::ntoh16(pi.tuple.sport);
       const std::uint16_t worker = to_rs[0].queue;
       // The lport belongs to the lcore that opened the session, so its replies are steered back there.
-      CHECK(r.fwd->plan.class_owner(lport) == worker);
+      CHECK(r.fwd->steering.owner_of(lip, lport, rs) == worker);
       workers_used.insert(worker);
       ++opened;
       frame_spec out = in;  // what the real server must receive: LIP:lport -> RS:rport, TTL - 1
