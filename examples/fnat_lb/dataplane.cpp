@@ -1011,13 +1011,12 @@ void worker::drop(rte_mbuf* m, drop_reason why) {
 // ---- MSS clamping ------------------------------------------------------------------------------
 
 void worker::clamp_syn_mss(rte_mbuf* m, const packet_info& info, std::uint16_t bound) {
-  // The TCP header is in the first segment (parse checked its data offset against it). The checksum
-  // is updated incrementally, so the rewrite that follows (incremental too, or a checksum offload
-  // that starts from the pseudo-header) keeps it right.
-  const std::uint16_t seg = rte_pktmbuf_data_len(m);
-  if (info.l4_off >= seg) return;
-  const std::span<std::uint8_t> tcp{rte_pktmbuf_mtod_offset(m, std::uint8_t*, info.l4_off),
-                                    static_cast<std::size_t>(seg - info.l4_off)};
+  // The TCP header is in the first segment (parse checked its data offset against it); Ethernet
+  // padding is not part of it. The checksum is updated incrementally, so the rewrite that follows
+  // (incremental too, or a checksum offload that starts from the pseudo-header) keeps it right.
+  const std::size_t end = std::min<std::size_t>(rte_pktmbuf_data_len(m), info.frame_len);
+  if (info.l4_off >= end) return;
+  const std::span<std::uint8_t> tcp{rte_pktmbuf_mtod_offset(m, std::uint8_t*, info.l4_off), end - info.l4_off};
   switch (clamp_mss(tcp, bound).status) {
     case mss_status::clamped: stats_.mss_clamped.add(); break;
     case mss_status::malformed: stats_.mss_malformed.add(); break;

@@ -263,7 +263,7 @@ for fam in 4 6; do
   out0=$(stat_of icmp_errors_out)
   clamped0=$(stat_of mss_clamped)
   check_eq "IPv$fam control: an upload without mss_clamp stalls, nobody hears of the MTU" \
-    "$(transfer U "$vip" "$PORT" 4 | cut -c1-6)" "error:"
+    "$(transfer U "$vip" "$PORT" 4)" "error: timed out"
   check_eq "IPv$fam: no ICMP error reached the balancer (icmp_errors_out unchanged)" "$(($(stat_of icmp_errors_out) - out0))" 0
   flush_pmtu
   check_eq "IPv$fam, mss_clamp: the download completes (sha256)" "$(transfer D "$vip" "$MSS_PORT" 20)" "$WANT"
