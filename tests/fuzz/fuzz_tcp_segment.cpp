@@ -12,6 +12,8 @@
 //                before, and only seq, ack, window and option bytes changed;
 //   insert_toa:  a refusal changes nothing; otherwise the frame grew by 8 or 20 bytes, re-parses,
 //                both checksums verify iff they did before, and read_toa gives the client back;
+//   payload:     insert_tcp_payload refuses (nothing changed) or leaves the new bytes then the old
+//                payload, a verifying checksum (only segments that verified are accepted);
 //   syn cookies: a SYN-ACK re-parses with both checksums verified and the tuple reversed (or is
 //                refused only as bad_source: a SYN to a multicast address); the ACK check never
 //                accepts the SYN itself.
@@ -128,6 +130,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(ip_ok(g, re) == ip_before);
       const auto back = fnat::read_toa({g.data() + re.l4_off, std::size_t{re.payload_off} - re.l4_off});
       FUZZ_CHECK(back && *back == client);
+    }
+  }
+
+  // Payload insertion (a Proxy Protocol header in front of the data).
+  {
+    const std::size_t n = ctl[1] % 17;
+    bytes g = f;
+    fnat::packet_info gi = info;
+    const auto e = fnat::insert_tcp_payload(g, gi, {ctl, n}, {.capacity = g.size(), .max_ip_len = ctl[2] & 1 ? 1500u : 0u});
+    if (e != fnat::tcp_option_error::none) {
+      FUZZ_CHECK(g == f);
+      FUZZ_CHECK(e != fnat::tcp_option_error::bad_checksum || !l4_before);
+    } else {
+      FUZZ_CHECK(l4_before);
+      FUZZ_CHECK(gi.frame_len == info.frame_len + n);
+      fnat::packet_info re;
+      FUZZ_CHECK(fnat::parse(std::span<const std::uint8_t>(g.data(), gi.frame_len), re) == fnat::drop_reason::none);
+      FUZZ_CHECK(fnat::l4_checksum_ok({g.data(), gi.frame_len}, re));
+      FUZZ_CHECK(ip_ok(g, re) == ip_before);
+      FUZZ_CHECK(std::memcmp(g.data() + info.payload_off, ctl, n) == 0);
+      FUZZ_CHECK(std::memcmp(g.data() + info.payload_off + n, f.data() + info.payload_off, info.frame_len - info.payload_off) == 0);
     }
   }
 

@@ -158,7 +158,7 @@ TEST_CASE("v1 encoder writes RFC 5952 IPv6 text that parses back", "[proxy_proto
   CHECK(encode_proxy_v1(small, {A("198.18.0.1"), 1}, {A("2001:2::1"), 2}) == 0);
 }
 
-TEST_CASE("v2: known headers parse; the encoder writes the same bytes", "[proxy_protocol]") {
+TEST_CASE("v2: known headers parse, and the encoder writes the same bytes", "[proxy_protocol]") {
   const auto h = parse_proxy_header(v2_tcp4);
   REQUIRE(h);
   CHECK(h.version == 2);

@@ -6,6 +6,7 @@
 // the struct living in a session_table<seq_adjust> payload.
 #include <fnat/core/packet.hpp>
 #include <fnat/core/port_plan.hpp>
+#include <fnat/core/proxy_protocol.hpp>
 #include <fnat/core/seq_adjust.hpp>
 #include <fnat/core/session_table.hpp>
 
@@ -274,4 +275,49 @@ TEST_CASE("seq_adjust as a session_table payload: set at open, applied to what t
   CHECK(f == build_frame(want));
   table->close(*r.session);
   CHECK(pool->stats().used == 0);
+}
+
+TEST_CASE("Proxy Protocol header in front of the first data: exact bytes, then the shift", "[seq_adjust]") {
+  for (const bool v6 : {false, true}) {
+    frame_spec s = segment(0x10000001, 0x50000001, tcp_flags::ack | tcp_flags::psh);
+    if (v6) {
+      s.saddr = A("2001:2:0:2::100");
+      s.daddr = A("2001:2:0:3::10");
+    }
+    s.payload = {'G', 'E', 'T', ' ', '/', '\r', '\n'};
+    bytes hdr(120);
+    const std::size_t n = encode_proxy_v1(hdr, {A(v6 ? "2001:2::10" : "198.18.0.10"), 40000},
+                                          {A(v6 ? "2001:2:0:1::64" : "198.18.1.100"), std::uint16_t(v6 ? 80 : 443)});
+    REQUIRE(n % 2 == 1);  // odd: every payload byte changes word half
+    hdr.resize(n);
+    auto f = build_frame(s);
+    const std::size_t room = 128;
+    f.resize(f.size() + room, 0xee);
+    packet_info info;
+    REQUIRE(parse(std::span<const std::uint8_t>(f.data(), f.size() - room), info) == drop_reason::none);
+    REQUIRE(insert_tcp_payload(f, info, hdr, {.capacity = f.size(), .max_ip_len = 1500}) == tcp_option_error::none);
+    frame_spec want = s;
+    want.payload = hdr;
+    want.payload.insert(want.payload.end(), s.payload.begin(), s.payload.end());
+    CHECK(bytes(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(info.frame_len)) == build_frame(want));
+    // The server sees the header; the client's next segment moves by its length.
+    seq_adjust a;
+    a.insert_inbound(0x10000001, static_cast<std::uint32_t>(n));
+    const frame_spec next = segment(0x10000001 + 7, 0x50000001);
+    CHECK(translated(a, next, direction::inbound) == build_frame(segment(0x10000001 + 7 + static_cast<std::uint32_t>(n), 0x50000001)));
+    // Refusals change nothing.
+    packet_info i2;
+    auto g = build_frame(s);
+    REQUIRE(parse(g, i2) == drop_reason::none);
+    const auto orig = g;
+    CHECK(insert_tcp_payload(g, i2, hdr, {.capacity = g.size() + 200}) == tcp_option_error::no_buffer_room);
+    g.resize(g.size() + 200);
+    CHECK(insert_tcp_payload(g, i2, hdr, {.capacity = g.size(), .max_ip_len = i2.frame_len - i2.l3_off + n - 1}) ==
+          tcp_option_error::too_big);
+    CHECK(bytes(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(orig.size())) == orig);
+    g[i2.payload_off] ^= 1;  // corrupted on the way: refused, not laundered by the recomputation
+    const auto corrupt = g;
+    CHECK(insert_tcp_payload(g, i2, hdr, {.capacity = g.size()}) == tcp_option_error::bad_checksum);
+    CHECK(g == corrupt);
+  }
 }

@@ -60,6 +60,8 @@
 // to live in a session's Payload (session_table<Payload>, session_table.hpp), set when the session
 // opens (SYN proxy) or when the first data segment passes (Proxy Protocol), and applied to every
 // segment found under the session. active() is one load for sessions that need nothing.
+// insert_tcp_payload puts the header itself in front of a segment's data (Proxy Protocol): the
+// first data segment and each retransmission of it get it, every later segment only the shift.
 #pragma once
 
 #include <cstddef>
@@ -72,6 +74,7 @@
 #include "fnat/core/checksum.hpp"
 #include "fnat/core/conn_state.hpp"
 #include "fnat/core/headers.hpp"
+#include "fnat/core/packet.hpp"
 #include "fnat/core/tcp_options.hpp"
 
 namespace fnat {
@@ -229,5 +232,52 @@ struct seq_adjust {
 };
 
 static_assert(sizeof(seq_adjust) == 24 && std::is_trivially_copyable_v<seq_adjust>);
+
+/// Puts `data` in front of the payload of a parsed TCP segment (a Proxy Protocol header in front of
+/// the client's first bytes): the payload moves back, the IP length grows (IPv4: header checksum
+/// updated incrementally), `info` (frame_len) follows, and the TCP checksum is recomputed in full:
+/// an odd-length insertion moves every payload byte to the other half of its 16-bit word, so no
+/// O(1) update exists; this runs once per connection (and per retransmission of that segment).
+/// The segment's seq field is left alone; pair it with seq_adjust::insert_inbound(seq, size).
+/// A full recomputation would turn a corrupted segment into one that verifies, so the old checksum
+/// is verified first and a segment that fails is refused (bad_checksum): what the incremental
+/// updates elsewhere guarantee (a bad checksum stays bad) holds here too.
+/// Refusals leave every byte unchanged: not_tcp, no_buffer_room (frame_len + size beyond
+/// limits.capacity or frame.size()), too_big (beyond limits.max_ip_len or the IP length field),
+/// bad_checksum.
+/// Requires: info from a successful parse of `frame`'s first info.frame_len bytes.
+/// O(frame length), noexcept.
+inline tcp_option_error insert_tcp_payload(std::span<std::uint8_t> frame, packet_info& info,
+                                           std::span<const std::uint8_t> data, const tcp_insert_limits& limits) noexcept {
+  if (!info.is_ip() || info.proto != ipproto::tcp || info.frame_len > frame.size() || info.payload_off > info.frame_len)
+    return tcp_option_error::not_tcp;
+  const std::size_t n = data.size();
+  const std::size_t new_frame = std::size_t{info.frame_len} + n;
+  if (new_frame > frame.size() || new_frame > limits.capacity) return tcp_option_error::no_buffer_room;
+  const bool v4 = info.family == ip_family::v4;
+  const std::size_t ip_len = info.frame_len - info.l3_off;
+  const std::size_t ip_max = limits.max_ip_len != 0 ? limits.max_ip_len : 65535 + (v4 ? 0 : ipv6_hdr_len);
+  if (ip_len + n > ip_max || (v4 && ip_len + n > 65535) || (!v4 && ip_len + n - ipv6_hdr_len > 65535))
+    return tcp_option_error::too_big;
+  std::uint8_t* const base = frame.data();
+  if (!l4_checksum_ok(std::span<const std::uint8_t>(base, info.frame_len), info)) return tcp_option_error::bad_checksum;
+  if (n == 0) return tcp_option_error::none;
+  std::memmove(base + info.payload_off + n, base + info.payload_off, info.frame_len - info.payload_off);
+  std::memcpy(base + info.payload_off, data.data(), n);
+  std::uint8_t* const ip = base + info.l3_off;
+  if (v4) {
+    const std::uint16_t old_tl = load_raw16(ip + 2), new_tl = hton16(static_cast<std::uint16_t>(ip_len + n));
+    store(ip + 2, new_tl);
+    store(ip + 10, csum_update16(load_raw16(ip + 10), old_tl, new_tl));
+  } else {
+    store(ip + 4, hton16(static_cast<std::uint16_t>(ip_len + n - ipv6_hdr_len)));
+  }
+  info.frame_len = static_cast<std::uint32_t>(new_frame);
+  std::uint8_t* const tcp = base + info.l4_off;
+  store(tcp + 16, std::uint16_t{0});
+  const std::span<const std::uint8_t> whole(base, info.frame_len);
+  store(tcp + 16, internet_checksum({tcp, info.l4_len()}, l4_pseudo_header_sum(whole, info)));
+  return tcp_option_error::none;
+}
 
 }  // namespace fnat

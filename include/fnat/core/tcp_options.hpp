@@ -90,8 +90,9 @@ enum class tcp_option_error : std::uint8_t {
   no_buffer_room,       ///< (insert) the buffer cannot hold the grown packet
   too_big,              ///< (insert) the grown packet would pass the caller's size limit (path MTU)
   not_tcp,              ///< (insert) the packet is not a parsed TCP segment
+  bad_checksum,         ///< (insert_tcp_payload) the segment's checksum did not verify before
 };
-inline constexpr std::size_t tcp_option_error_count = static_cast<std::size_t>(tcp_option_error::not_tcp) + 1;
+inline constexpr std::size_t tcp_option_error_count = static_cast<std::size_t>(tcp_option_error::bad_checksum) + 1;
 
 /// Stable short name, e.g. "bad_length".
 [[nodiscard]] constexpr std::string_view to_string(tcp_option_error e) noexcept {
@@ -106,6 +107,7 @@ inline constexpr std::size_t tcp_option_error_count = static_cast<std::size_t>(t
     case tcp_option_error::no_buffer_room: return "no_buffer_room";
     case tcp_option_error::too_big: return "too_big";
     case tcp_option_error::not_tcp: return "not_tcp";
+    case tcp_option_error::bad_checksum: return "bad_checksum";
   }
   return "unknown";
 }
