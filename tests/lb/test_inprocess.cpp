@@ -31,10 +31,13 @@ using namespace fnat;
 using namespace fnat::test::inproc;
 
 void run_flows(const std::string& mode) {
-  inprocess_rig rig({.mode = mode});
+  const bool lip_per_worker = mode == "lip_per_lcore";
+  inprocess_rig rig({.mode = mode, .lip_per_worker = lip_per_worker});
   const auto& lbw = rig.lb().shared();
   if (mode == "flow")
     REQUIRE(lbw.ports[1].steering == lb::port_steering::flow);
+  else if (lip_per_worker)
+    REQUIRE(lbw.ports[1].steering == lb::port_steering::lip_per_lcore);
   else
     REQUIRE(lbw.ports[1].steering == lb::port_steering::rss);
 
@@ -68,6 +71,7 @@ void run_flows(const std::string& mode) {
   auto out = rig.collect(true, flows.size());
   REQUIRE(out.size() == flows.size());
   std::set<std::tuple<fnat::inet_addr, std::uint16_t, fnat::inet_addr, std::uint16_t>> leases;
+  std::set<fnat::inet_addr> lips_used;
   for (const auto& bytes : out) {
     packet_info info;
     INFO(hex(bytes));
@@ -80,7 +84,15 @@ void run_flows(const std::string& mode) {
     f.rs = info.tuple.daddr;
     f.rport = ntoh16(info.tuple.dport);
     // The balancer's choices are the configured ones, and no (LIP, lport, RS, rport) is used twice.
-    if (f.v6) {
+    if (lip_per_worker) {
+      // One of the three LIPs of its family, each owned by one worker (no redirect below proves the
+      // conn lives on that LIP's owner: the NIC's address rule sends the reply there).
+      const std::string a = f.lip.to_string();
+      REQUIRE((f.v6 ? (a == "2001:2:0:2::100" || a == "2001:2:0:2::101" || a == "2001:2:0:2::102")
+                    : (a == "198.18.2.100" || a == "198.18.2.101" || a == "198.18.2.102")));
+      REQUIRE(lbw.ports[1].owner.owner_of_lip(f.lip) < 3);
+      lips_used.insert(f.lip);
+    } else if (f.v6) {
       REQUIRE(f.lip == addr("2001:2:0:2::100"));
     } else {
       REQUIRE((f.lip == addr("198.18.2.100") || (f.tcp && f.lip == addr("198.18.2.101"))));
@@ -123,6 +135,7 @@ void run_flows(const std::string& mode) {
     want.ttl = 63;
     REQUIRE(bytes == test::build_frame(want));
   }
+  if (lip_per_worker) CHECK(lips_used.size() == 6);  // every worker's LIP of each family served flows
   // Every reply reached its owner directly: no hand-off, no miss, no drop of any kind.
   CHECK(rig.total(&lb::worker_stats::redirected_out) == 0);
   CHECK(rig.total(&lb::worker_stats::redirected_in) == 0);
@@ -161,4 +174,9 @@ TEST_CASE("in-process balancer, flow mode: 1800 flows over 3 workers, exact byte
 
 TEST_CASE("in-process balancer, RSS mode: 1800 flows over 3 workers, exact bytes, no redirect, no leak", "[lb]") {
   run_flows("rss");
+}
+
+TEST_CASE("in-process balancer, one LIP per worker: 1800 flows over 3 workers, exact bytes, no redirect, no leak",
+          "[lb]") {
+  run_flows("lip_per_lcore");
 }

@@ -75,6 +75,13 @@ int main() {
           {.dst = *inet_addr::parse(a), .proto = proto, .port_base = 65535, .port_mask = 0xffff, .queue = 2});
       ok.insert(r->to_testpmd(0, "validate"));
     }
+  // Address-only rules (one LIP per lcore, reply_steering.hpp): no L4 item, with and without ETH.
+  for (const auto* a : {"198.18.0.9", "2001:2::9"})
+    for (bool eth : {true, false}) {
+      auto r = fnat::dpdk::flow_rule::make(
+          {.eth_item = eth, .dst = *inet_addr::parse(a), .proto = fnat::dpdk::flow_any_proto, .queue = 1});
+      ok.insert(r->to_testpmd(0, "validate"));
+    }
   for (const auto& line : ok) std::printf("OK %s\n", line.c_str());
 
   // Malformed copies: each breaks one token the parser checks.
