@@ -49,6 +49,7 @@
 
 #include "fnat/core/checksum.hpp"
 #include "fnat/core/headers.hpp"
+#include "fnat/core/tcp_options.hpp"
 
 namespace fnat {
 
@@ -89,43 +90,28 @@ struct mss_options {
   }
 };
 
-inline constexpr std::uint8_t tcp_option_eol = 0;
-inline constexpr std::uint8_t tcp_option_nop = 1;
-inline constexpr std::uint8_t tcp_option_mss = 2;
-
 /// Walks the options of the TCP header at the start of `tcp` (header, options, and possibly payload
-/// after them; only the header and options are read). Returns status not_syn when SYN is clear (the
-/// options are not walked), malformed when the header or options do not parse, no_mss when a SYN
-/// has no MSS option, and within_bound (meaning "found", values filled in) otherwise.
+/// after them; only the header and options are read) with tcp_options.hpp's walker. Returns status
+/// not_syn when SYN is clear (the options are not walked), malformed when the header or any option
+/// does not parse (tcp_option_walker's rules: a known kind with a length its layout forbids counts),
+/// no_mss when a SYN has no MSS option, and within_bound (meaning "found", values filled in) otherwise.
 /// Complexity: O(data offset). noexcept; reads only [tcp, tcp + 4 * DO).
 [[nodiscard]] inline mss_options find_mss(std::span<const std::uint8_t> tcp) noexcept {
   mss_options out;
-  if (tcp.size() < 20) return out;
-  const std::size_t hlen = static_cast<std::size_t>(tcp[12] >> 4) * 4;
-  if (hlen < 20 || hlen > tcp.size()) return out;
-  if ((tcp[13] & 0x02) == 0) {
+  tcp_option_walker w(tcp);
+  if (w.error() != tcp_option_error::none) return out;
+  if ((tcp[13] & tcp_flags::syn) == 0) {
     out.status = mss_status::not_syn;
     return out;
   }
-  std::size_t i = 20;
-  while (i < hlen) {
-    const std::uint8_t kind = tcp[i];
-    if (kind == tcp_option_eol) break;
-    if (kind == tcp_option_nop) {
-      ++i;
-      continue;
-    }
-    if (i + 1 >= hlen) return out;  // a kind without its length byte
-    const std::uint8_t len = tcp[i + 1];
-    if (len < 2 || i + len > hlen) return out;
-    if (kind == tcp_option_mss) {
-      if (len != 4) return out;
-      out.offset[out.count] = static_cast<std::uint8_t>(i + 2);
-      out.value[out.count] = load_be16(&tcp[i + 2]);
-      ++out.count;  // at most (60 - 20) / 4 = 10 four-byte options: the arrays cannot overflow
-    }
-    i += len;
+  tcp_option o;
+  while (w.next(o)) {
+    if (o.kind != tcp_opt::mss) continue;
+    out.offset[out.count] = static_cast<std::uint8_t>(o.off + 2);
+    out.value[out.count] = load_be16(&tcp[o.off + 2u]);
+    ++out.count;  // at most (60 - 20) / 4 = 10 four-byte options: the arrays cannot overflow
   }
+  if (w.error() != tcp_option_error::none) return mss_options{};
   out.status = out.count == 0 ? mss_status::no_mss : mss_status::within_bound;
   return out;
 }
@@ -150,13 +136,9 @@ struct mss_clamp_result {
   bool changed = false;
   for (std::uint8_t k = 0; k < opts.count; ++k) {
     if (opts.value[k] <= bound) continue;
-    // The aligned words holding the value's two bytes: [first, last), one word or two.
-    const std::size_t first = opts.offset[k] & ~std::size_t{1};
-    const std::size_t last = (std::size_t{opts.offset[k]} + 3) & ~std::size_t{1};
-    std::array<std::uint16_t, 2> before{};
-    for (std::size_t w = first, j = 0; w < last; w += 2, ++j) before[j] = load_raw16(&tcp[w]);
-    store_be16(&tcp[opts.offset[k]], bound);
-    for (std::size_t w = first, j = 0; w < last; w += 2, ++j) delta.add16(before[j], load_raw16(&tcp[w]));
+    std::array<std::uint8_t, 2> value;
+    store_be16(value.data(), bound);
+    detail::write_bytes_tracked(tcp.data(), opts.offset[k], value.data(), value.size(), delta);
     changed = true;
   }
   if (!changed) return r;
