@@ -328,3 +328,57 @@ e2e_sapool_whole() {
   [ "$(jeval 'all(not any(v) for k, v in j[1].items() if k.endswith("_used")) and
               all(j[0][k] == v for k, v in j[1].items() if k.endswith("_free"))' "$1" "$2")" = 1 ]
 }
+
+# e2e_udp_echo_servers: replaces the rig's servers by a UDP echo on FNAT_UDP_PORT, IPv4 and IPv6, on
+# every real server, that takes datagrams of any size (socat's buffer is 8 KiB); waits until all run.
+# Needs NS_RS, RS4 and RS6 (arrays read from FNAT_NS_RS, FNAT_RS4, FNAT_RS6).
+e2e_udp_echo_servers() {
+  rig stop-servers >>"$E2E_DIR/rig.log" 2>&1 || e2e_die "rig.sh stop-servers failed"
+  for i in "${!NS_RS[@]}"; do
+    ip netns exec "${NS_RS[$i]}" "$E2E_PY" - "${RS4[$i]}" "${RS6[$i]}" "$FNAT_UDP_PORT" >"$E2E_DIR/echo$i.log" 2>&1 <<'PY' &
+import select, socket, sys
+socks = []
+for fam, addr in ((socket.AF_INET, sys.argv[1]), (socket.AF_INET6, sys.argv[2])):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((addr, int(sys.argv[3])))
+    socks.append(s)
+print("ready", flush=True)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        data, peer = s.recvfrom(65535)
+        s.sendto(data, peer)
+PY
+  done
+  # shellcheck disable=SC2317  # called through e2e_wait_for
+  echo_ready() { for i in "${!NS_RS[@]}"; do grep -qs ready "$E2E_DIR/echo$i.log" || return 1; done; }
+  e2e_wait_for 20 echo_ready || e2e_die "the UDP echo servers did not start"
+}
+
+# e2e_big_echo PER ADDRESS SIZE...: PER datagrams of each SIZE (random bytes) from the client, each
+# from its own connected socket, to ADDRESS:FNAT_UDP_PORT; prints "exact wrong lost".
+e2e_big_echo() {
+  local per=$1 addr=$2
+  shift 2
+  timeout 120 ip netns exec "$FNAT_NS_CLIENT" "$E2E_PY" - "$addr" "$FNAT_UDP_PORT" "$per" "$@" <<'PY'
+import os, socket, sys
+addr, port, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+exact = wrong = lost = 0
+for size in map(int, sys.argv[4:]):
+    for _ in range(per):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.connect((addr, port))
+        data = os.urandom(size)
+        s.send(data)
+        try:
+            got = s.recv(65535)
+            exact += got == data
+            wrong += got != data
+        except OSError:
+            lost += 1
+        s.close()
+print(exact, wrong, lost)
+PY
+}

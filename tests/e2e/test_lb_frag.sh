@@ -41,26 +41,7 @@ e2e_rig_up --rs 2 --queues "$WORKERS"
 read -r -a NS_RS <<<"$FNAT_NS_RS"
 read -r -a RS4 <<<"$FNAT_RS4"
 read -r -a RS6 <<<"$FNAT_RS6"
-# A UDP echo that takes datagrams of any size (socat's buffer is 8 KiB), per family, per server.
-rig stop-servers >>"$E2E_DIR/rig.log" 2>&1 || e2e_die "rig.sh stop-servers failed"
-for i in "${!NS_RS[@]}"; do
-  ip netns exec "${NS_RS[$i]}" "$E2E_PY" - "${RS4[$i]}" "${RS6[$i]}" "$FNAT_UDP_PORT" >"$E2E_DIR/echo$i.log" 2>&1 <<'PY' &
-import select, socket, sys
-socks = []
-for fam, addr in ((socket.AF_INET, sys.argv[1]), (socket.AF_INET6, sys.argv[2])):
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.bind((addr, int(sys.argv[3])))
-    socks.append(s)
-print("ready", flush=True)
-while True:
-    for s in select.select(socks, [], [])[0]:
-        data, peer = s.recvfrom(65535)
-        s.sendto(data, peer)
-PY
-done
-echo_ready() { for i in "${!NS_RS[@]}"; do grep -qs ready "$E2E_DIR/echo$i.log" || return 1; done; }
-e2e_wait_for 20 echo_ready || e2e_die "the UDP echo servers did not start"
+e2e_udp_echo_servers
 
 cfg=$E2E_DIR/lb.ini
 e2e_lb_config "$cfg" "1-$WORKERS"
@@ -68,33 +49,7 @@ sed -i 's/^idle = backoff$/&\nfrag_entries = 1024\nfrag_timeout_ms = 2000/' "$cf
 check "the config has frag_entries = 1024" grep -qx 'frag_entries = 1024' "$cfg"
 e2e_lb_start "$cfg" "$WORKERS"
 
-# big_echo ADDRESS SIZE...: PER_SIZE datagrams of each SIZE (random bytes), each from its own
-# connected socket; prints "exact wrong lost".
-big_echo() {
-  local addr=$1
-  shift
-  timeout 120 ip netns exec "$FNAT_NS_CLIENT" "$E2E_PY" - "$addr" "$FNAT_UDP_PORT" "$PER_SIZE" "$@" <<'PY'
-import os, socket, sys
-addr, port, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-exact = wrong = lost = 0
-for size in map(int, sys.argv[4:]):
-    for _ in range(per):
-        s = socket.socket(fam, socket.SOCK_DGRAM)
-        s.settimeout(3)
-        s.connect((addr, port))
-        data = os.urandom(size)
-        s.send(data)
-        try:
-            got = s.recv(65535)
-            exact += got == data
-            wrong += got != data
-        except OSError:
-            lost += 1
-        s.close()
-print(exact, wrong, lost)
-PY
-}
+big_echo() { e2e_big_echo "$PER_SIZE" "$@"; }
 n6=$((PER_SIZE * $(wc -w <<<"$SIZES6")))
 n4=$((PER_SIZE * $(wc -w <<<"$SIZES4")))
 stat_of() { jeval "d[\"$1\"]" "$(tel /fnat/stats)"; }
