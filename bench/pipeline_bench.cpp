@@ -294,9 +294,11 @@ struct pipeline {
   std::vector<std::vector<std::uint8_t>> in4, out4, in6, out6;
   std::uint32_t next_client = 0;
 
+  // Never destroyed: the bench main calls rte_eal_cleanup() before static destructors would run,
+  // and freeing the session table's DPDK memory after it crashes the process at exit.
   static pipeline& get() {
-    static pipeline p;
-    return p;
+    static pipeline* p = new pipeline;
+    return *p;
   }
 
   pipeline() {
