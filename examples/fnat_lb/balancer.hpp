@@ -172,8 +172,33 @@ result<void> balancer::choose_steering(Ops ops) {
     sc.plan.port_low = plan.port_low();
     sc.plan.port_high = plan.port_high();
     sc.plan.class_bits = plan.shift();  // the balancer's plan: pools and steering agree
-    sc.lips = std::move(lips);
     sc.modes = steering_modes();
+    // One LIP per lcore: LIP j of the port (configuration order) belongs to worker j mod n, and a
+    // worker uses only its own; a service with LIPs here needs one for every worker, or that worker
+    // could open none of its connections. auto then does not try the mode; a forced one fails.
+    std::string lip_note;
+    const bool lip_mode = std::find(sc.modes.begin(), sc.modes.end(), dpdk::reply_steering_mode::lip_per_lcore) !=
+                          sc.modes.end();
+    for (const auto& svc : cfg_.services) {
+      if (!lip_mode) break;
+      std::vector<bool> has(plan.size(), false);
+      bool here = false;
+      for (const inet_addr& lip : svc.lips)
+        if (const auto it = std::find(lips.begin(), lips.end(), lip); it != lips.end())
+          has[static_cast<std::size_t>(it - lips.begin()) % plan.size()] = here = true;
+      for (std::size_t i = 0; here && i < has.size() && lip_note.empty(); ++i)
+        if (!has[i])
+          lip_note = "service " + svc.name + " would leave worker lcore " + std::to_string(plan.lcore(i).lcore_id) +
+                     " without a LIP of its own; list one LIP per worker for it (LIP j of the port, in "
+                     "configuration order, belongs to worker j mod " + std::to_string(plan.size()) + ")";
+    }
+    if (!lip_note.empty()) {
+      if (cfg_.global.steering == steering_mode::lip_per_lcore)
+        return error(errc::invalid_argument, "port " + port.name + ": steering = lip_per_lcore, but " + lip_note);
+      std::erase(sc.modes, dpdk::reply_steering_mode::lip_per_lcore);
+      lip_note = "; lip_per_lcore not tried: " + lip_note;
+    }
+    sc.lips = std::move(lips);
     auto s = dpdk::reply_steering<Ops>::make(ops, sc);
     if (!s) return error(s.err().code(), "port " + port.name + ": " + s.err().message());
     switch (s->mode()) {
@@ -193,6 +218,7 @@ result<void> balancer::choose_steering(Ops ops) {
     port.steering_reason = s->detail();
     for (const auto& sk : s->skipped())
       port.steering_reason += "; " + std::string(to_string(sk.mode)) + " skipped: " + sk.reason;
+    port.steering_reason += lip_note;
     if (const dpdk::rss_state* rss = s->rss()) {
       auto tz = toeplitz::make(rss->key);
       if (!tz) return tz.err();

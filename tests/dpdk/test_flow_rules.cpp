@@ -235,7 +235,19 @@ TEST_CASE("a flow rule owns its specs: copies point into themselves, compare by 
   REQUIRE(contains(bad.err().message(), "unspecified"));
   bad = flow_rule::make({.dst = addr("198.18.0.1"), .proto = fnat::ipproto::icmp});
   REQUIRE_FALSE(bad);
-  REQUIRE(contains(bad.err().message(), "neither TCP (6) nor UDP (17)"));
+  REQUIRE(contains(bad.err().message(), "neither TCP (6), UDP (17) nor any (0, address only)"));
+  // An address-only rule (one LIP per lcore): no L4 item, printed without one; it takes no port mask.
+  auto addr_only = flow_rule::make({.dst = addr("2001:2::5"), .proto = fnat::dpdk::flow_any_proto, .queue = 3});
+  REQUIRE(addr_only);
+  REQUIRE(addr_only->view().pattern_size() == 3);  // ETH / IPV6 / END
+  REQUIRE(addr_only->view().pattern()[1].type == RTE_FLOW_ITEM_TYPE_IPV6);
+  REQUIRE(addr_only->view().pattern()[2].type == RTE_FLOW_ITEM_TYPE_END);
+  REQUIRE(addr_only->to_testpmd(0) ==
+          "flow create 0 group 0 priority 0 ingress pattern eth / ipv6 dst is 2001:2::5 / end actions queue index 3 / end");
+  REQUIRE(addr_only->describe() == "any 2001:2::5 -> queue 3");
+  bad = flow_rule::make({.dst = addr("198.18.0.1"), .proto = fnat::dpdk::flow_any_proto, .port_mask = 7});
+  REQUIRE_FALSE(bad);
+  REQUIRE(contains(bad.err().message(), "cannot match a port"));
 }
 
 TEST_CASE("the builder reproduces DPVS's rules for 8 lcores and merges extra class bits away", "[flow_rules]") {

@@ -269,7 +269,7 @@ TEST_CASE("all four modes, forced, steer every port of every lcore back to it (v
   }
 }
 
-TEST_CASE("a NIC that cannot mask ports falls back to one LIP per lcore; the reason carries the PMD's words",
+TEST_CASE("a NIC that cannot mask ports falls back to one LIP per lcore, the reason in the PMD's words",
           "[reply_steering][fallback]") {
   for (std::size_t n : {3u, 6u}) {
     INFO("lcores " << n);
@@ -303,7 +303,7 @@ TEST_CASE("a NIC that cannot mask ports falls back to one LIP per lcore; the rea
   check_invariant(*s, i40e.model);
 }
 
-TEST_CASE("too few LIPs for one per lcore, or no rte_flow at all: RSS; no RSS either: redirect",
+TEST_CASE("too few LIPs for one per lcore, or no rte_flow at all: RSS. No RSS either: redirect",
           "[reply_steering][fallback]") {
   {
     test_nic nic(5);
@@ -404,7 +404,7 @@ TEST_CASE("a failure part way leaves nothing installed, in every mode, and a for
   }
 }
 
-TEST_CASE("class bits follow the rule budget; bad configurations are refused with a fix", "[reply_steering][config]") {
+TEST_CASE("class bits follow the rule budget, bad configurations are refused with a fix", "[reply_steering][config]") {
   test_nic nic(3);
   // 2 LIPs x 2 protocols: 1024 rules allow 256 classes, 4 bits are enough for 0.94.
   auto s = steering::make(nic.ops(), config(3, make_lips(1), {reply_steering_mode::flow}));
