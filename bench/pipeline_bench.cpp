@@ -10,9 +10,12 @@
 //   pipeline_established/fnat/<family>/<dir>   bursts of 32 packets of live conns (1M sessions in the
 //                                              table), inbound (client -> VIP) or outbound
 //                                              (RS -> LIP:lport)
-//   pipeline_new_conn/fnat/<family>            bursts of 32 SYNs of new flows: lookup miss, service,
-//                                              scheduler (Maglev), session open, rewrite, tx; the
-//                                              sessions are closed again in untimed pauses
+//   pipeline_new_conn/fnat/<family>/<end>      the whole life of 32 new connections per iteration in
+//                                              steady state: SYN (lookup miss, service, scheduler,
+//                                              session open, rewrite, tx), 4 more packets each way
+//                                              by turns, and the teardown on the clock: <end> =
+//                                              close (at the reset) or expire (the timer wheel
+//                                              advancing); see lifecycle() below
 //   .../io_fwd/...                             the same bursts through parse + MAC swap + tx: the
 //                                              floor any DPDK forwarding app pays (testpmd's
 //                                              io/macswap forwarding with a parse)
@@ -58,7 +61,7 @@ using namespace fnat;
 
 constexpr std::size_t burst = 32;
 constexpr std::size_t live_conns = 1'000'000;
-// Table capacity: the live conns plus one batch of new ones (pipeline_new_conn), 2^20.
+// Table capacity: the live conns plus the connections pipeline_new_conn has in flight, 2^20.
 constexpr std::size_t capacity = std::size_t{1} << 20;
 constexpr int n_rs = 32;
 constexpr int n_lips = 8;
@@ -158,6 +161,9 @@ struct datapath {
   sink out;
   std::uint64_t now = 0;
   std::uint64_t forwarded = 0, created = 0, dropped = 0;
+  // pipeline_new_conn/.../close: a reset ends the session at once (after it is forwarded) instead
+  // of leaving it in CLOSE for the wheel.
+  bool close_on_reset = false;
   std::array<packet_info, burst> info;
   std::array<inet_tuple, burst> keys;
   std::array<std::uint16_t, burst> idx;
@@ -233,6 +239,7 @@ struct datapath {
     } else {
       if (rewrite_to(m, pi, s.in().reversed())) send(m, gateway[pi.family == ip_family::v6], 0);
     }
+    if (close_on_reset && next == tcp_state::close) (void)sessions->close(s);
   }
 
   void miss(rte_mbuf* m, packet_info& pi) {
@@ -440,52 +447,144 @@ void established(benchmark::State& state, impl which, bool v6, bool inbound) {
   state.counters["conns"] = static_cast<double>(p.dp.sessions->size());
 }
 
-void new_conns(benchmark::State& state, impl which, bool v6) {
-  pipeline& p = pipeline::get();
-  // Fresh clients for every SYN; conns made here are expired in untimed pauses so that the table
-  // stays at the live set (1M) plus at most one batch.
-  constexpr std::size_t batch = 1u << 15;
-  std::vector<std::vector<std::uint8_t>> syns(batch);
-  std::size_t made = 0;  // SYNs of the current batch that went through
-  auto refill = [&] {
-    if (which == impl::fnat)
-      for (std::size_t i = 0; i < made; ++i) {
-        packet_info info;
-        (void)parse(syns[i], info);
-        (void)p.dp.sessions->close(info.tuple);
-      }
-    for (auto& s : syns) s = pipeline::syn_of(v6, p.next_client++);
-  };
-  refill();
-  std::size_t used = 0;
-  const std::uint64_t created0 = p.dp.created;
-  std::uint64_t expected = 0;
-  for (auto _ : state) {
-    if (used == batch) {
-      state.PauseTiming();
-      refill();
-      used = 0;
-      state.ResumeTiming();
-    }
-    for (std::size_t i = 0; i < burst; ++i) {
-      const auto& f = syns[used + i];
-      rte_mbuf* m = p.mbufs[i];
-      rte_pktmbuf_reset(m);
-      std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), f.data(), f.size());
-      m->data_len = m->pkt_len = static_cast<std::uint32_t>(f.size());
-    }
-    used += burst;
-    made = used;
-    expected += burst;
-    if (which == impl::fnat) {
-      p.dp.process_burst(0, p.mbufs.data(), burst);
-    } else {
-      io_forward(p, burst);
+// ---- the connection lifecycle ----------------------------------------------------------------------
+
+// Turns the frame the datapath just sent into the answer of the host it was sent to: addresses and
+// ports swapped (neither changes the IPv4 header checksum nor the TCP pseudo-header sum), new TCP
+// flags with the TCP checksum updated incrementally (RFC 1624), so the next hop gets a valid packet.
+void turn_around(rte_mbuf* m, std::uint8_t flags) noexcept {
+  auto* e = rte_pktmbuf_mtod(m, std::uint8_t*);
+  std::uint8_t* ip = e + 14;
+  std::uint8_t* tcp = nullptr;
+  std::uint8_t tmp[16];
+  if (e[12] == 0x08) {
+    std::memcpy(tmp, ip + 12, 4);
+    std::memcpy(ip + 12, ip + 16, 4);
+    std::memcpy(ip + 16, tmp, 4);
+    tcp = ip + (ip[0] & 0x0f) * 4;
+  } else {
+    std::memcpy(tmp, ip + 8, 16);
+    std::memcpy(ip + 8, ip + 24, 16);
+    std::memcpy(ip + 24, tmp, 16);
+    tcp = ip + 40;
+  }
+  std::memcpy(tmp, tcp, 2);
+  std::memcpy(tcp, tcp + 2, 2);
+  std::memcpy(tcp + 2, tmp, 2);
+  const auto from = load<std::uint16_t>(tcp + 12);
+  tcp[13] = flags;
+  const auto to = load<std::uint16_t>(tcp + 12);
+  store<std::uint16_t>(tcp + 16, csum_update16(load<std::uint16_t>(tcp + 16), from, to));
+}
+
+enum class teardown { close, expire };
+constexpr std::size_t answers_per_conn = 4;  // packets after the SYN
+
+// The whole life of `burst` connections per iteration, every step on the clock, in a table that
+// holds the 1M live sessions of pipeline_established: five packets each, as a short HTTP exchange
+// ending in a reset:
+//   client SYN (open: port fetch, conn, both tuples, timer) -> server SYN|ACK -> client PSH|ACK
+//   (the request) -> server PSH|ACK (the response) -> client RST|ACK,
+// each packet the peer's answer to what the datapath sent (turn_around), so a wrong rewrite shows
+// as a drop. Then the teardown:
+//   close   the datapath closes the session at the reset (session_table::close: timer cancelled,
+//           both tuples erased, port back in its pool, conn object freed);
+//   expire  the reset moves the session to CLOSE and the timer wheel tears it down: the wheel
+//           advances one 10 ms tick per 8,192 connections (real time at 0.82 M connections/s) and
+//           the CLOSE timeout is 2 ticks instead of fnat_lb's 3 s, so that the sessions waiting in
+//           CLOSE (at most ~3 ticks' worth, 24K) fit in the table's spare capacity; each tick's slot
+//           scan, each expiry and each close are paid on the clock.
+// Clients come from a ring of 64K distinct tuples per family, so a client tuple returns (as a
+// reused client port does) only after its previous session is gone. Before the timed loop, three
+// ticks' worth of connections bring the wheel to its steady state (their teardowns fall inside the
+// timed loop, as the timed loop's last ones fall after it: the count is balanced). io_fwd runs the
+// same frames and turn-arounds through parse + MAC swap + tx: the floor of any forwarding app.
+// items_per_second counts full connections; packets_per_second the 5 packets of each.
+struct client_ring {
+  static constexpr std::size_t count = std::size_t{1} << 16;
+  static constexpr std::size_t stride = 128;
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint16_t> lens;
+  client_ring(pipeline& p, bool v6) : bytes(count * stride), lens(count) {
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto f = pipeline::syn_of(v6, p.next_client++);
+      std::memcpy(bytes.data() + i * stride, f.data(), f.size());
+      lens[i] = static_cast<std::uint16_t>(f.size());
     }
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * burst));
-  if (which == impl::fnat && p.dp.created - created0 != expected) state.SkipWithError("not every SYN made a conn");
-  refill();  // back to the live set
+};
+
+void lifecycle(benchmark::State& state, impl which, bool v6, teardown how) {
+  pipeline& p = pipeline::get();
+  datapath& dp = p.dp;
+  static std::array<std::unique_ptr<client_ring>, 2> rings;
+  auto& ring = rings[v6];
+  if (!ring) ring = std::make_unique<client_ring>(p, v6);
+  constexpr std::uint64_t conns_per_tick = 8192;
+  constexpr std::uint64_t iterations_per_tick = conns_per_tick / burst;
+  constexpr std::size_t close_slot = static_cast<std::size_t>(tcp_state::close);
+  const std::uint64_t close_ticks0 = dp.tcp_ticks[close_slot];
+  dp.close_on_reset = which == impl::fnat && how == teardown::close;
+  if (how == teardown::expire) dp.tcp_ticks[close_slot] = 2;
+  std::size_t cursor = 0;
+  std::uint64_t iteration = 0;
+  auto one = [&] {
+    for (std::size_t i = 0; i < burst; ++i) {
+      const std::size_t k = cursor++ & (client_ring::count - 1);
+      rte_mbuf* m = p.mbufs[i];
+      rte_pktmbuf_reset(m);
+      std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), ring->bytes.data() + k * client_ring::stride,
+                  client_ring::stride);
+      m->data_len = m->pkt_len = ring->lens[k];
+    }
+    static constexpr std::array<std::uint8_t, answers_per_conn> answers{tcp_flags::syn | tcp_flags::ack,
+                                                         tcp_flags::psh | tcp_flags::ack,
+                                                         tcp_flags::psh | tcp_flags::ack,
+                                                         tcp_flags::rst | tcp_flags::ack};
+    for (std::size_t step = 0; step <= answers.size(); ++step) {
+      if (step > 0)
+        for (std::size_t i = 0; i < burst; ++i) turn_around(p.mbufs[i], answers[step - 1]);
+      if (which == impl::fnat)
+        dp.process_burst(static_cast<std::uint16_t>(step & 1), p.mbufs.data(), burst);
+      else
+        io_forward(p, burst);
+    }
+    if (which == impl::fnat && how == teardown::expire && ++iteration % iterations_per_tick == 0)
+      (void)dp.sessions->advance_to(dp.sessions->now_tick() + 1, [](sessions_t::session_type&) noexcept {},
+                                    2 * conns_per_tick);
+  };
+  const std::size_t size0 = dp.sessions->size();
+  for (std::uint64_t i = 0; i < 3 * iterations_per_tick; ++i) one();  // the steady state's backlog
+  const std::uint64_t forwarded0 = dp.forwarded, created0 = dp.created, dropped0 = dp.dropped;
+  const session_table_stats st0 = dp.sessions->stats();
+  for (auto _ : state) one();
+  const std::uint64_t conns = state.iterations() * burst;
+  state.SetItemsProcessed(static_cast<std::int64_t>(conns));
+  state.counters["packets_per_second"] =
+      benchmark::Counter(static_cast<double>(conns * (answers_per_conn + 1)), benchmark::Counter::kIsRate);
+  if (which == impl::fnat) {
+    const session_table_stats st = dp.sessions->stats();
+    state.counters["live"] = static_cast<double>(dp.sessions->size());
+    state.counters["expired_per_conn"] = static_cast<double>(st.expired - st0.expired) / static_cast<double>(conns);
+    state.counters["closed_per_conn"] = static_cast<double>(st.closed - st0.closed) / static_cast<double>(conns);
+    const bool all = dp.forwarded - forwarded0 == conns * (answers_per_conn + 1) && dp.dropped == dropped0 &&
+                     dp.created - created0 == conns;
+    // Back to the live set: what is still in CLOSE expires now (off the clock, as many as the
+    // warm-up's backlog, which was torn down on it).
+    if (how == teardown::expire)
+      for (int t = 0; t < 4; ++t)
+        (void)dp.sessions->advance_to(dp.sessions->now_tick() + 1, [](sessions_t::session_type&) noexcept {},
+                                      SIZE_MAX);
+    if (!all)
+      state.SkipWithError("the datapath did not forward every packet of every connection");
+    else if (dp.sessions->size() != size0)
+      state.SkipWithError("sessions leaked: the table did not return to the live set");
+  }
+  dp.close_on_reset = false;
+  dp.tcp_ticks[close_slot] = close_ticks0;
+  if (which == impl::fnat)
+    state.SetLabel(how == teardown::close ? "5 packets, closed at the reset"
+                                          : "5 packets, expired by the wheel 2 ticks after the reset");
 }
 
 void register_all() {
@@ -498,10 +597,13 @@ void register_all() {
       benchmark::RegisterBenchmark(("pipeline_established/io_fwd/" + fam + "/" + dir).c_str(),
                                    [=](benchmark::State& s) { established(s, impl::io_fwd, v6, inbound); });
     }
-    benchmark::RegisterBenchmark(("pipeline_new_conn/fnat/" + fam).c_str(),
-                                 [=](benchmark::State& s) { new_conns(s, impl::fnat, v6); });
-    benchmark::RegisterBenchmark(("pipeline_new_conn/io_fwd/" + fam).c_str(),
-                                 [=](benchmark::State& s) { new_conns(s, impl::io_fwd, v6); });
+    for (const teardown how : {teardown::close, teardown::expire}) {
+      const std::string end = how == teardown::close ? "close" : "expire";
+      benchmark::RegisterBenchmark(("pipeline_new_conn/fnat/" + fam + "/" + end).c_str(),
+                                   [=](benchmark::State& s) { lifecycle(s, impl::fnat, v6, how); });
+      benchmark::RegisterBenchmark(("pipeline_new_conn/io_fwd/" + fam + "/" + end).c_str(),
+                                   [=](benchmark::State& s) { lifecycle(s, impl::io_fwd, v6, how); });
+    }
   }
 }
 
