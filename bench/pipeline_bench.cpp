@@ -301,9 +301,11 @@ struct pipeline {
   std::vector<std::vector<std::uint8_t>> in4, out4, in6, out6;
   std::uint32_t next_client = 0;
 
+  // Never destroyed: the shared main has run rte_eal_cleanup() before static destructors, and the
+  // session table's memory is DPDK's (freeing it then crashed the process at exit, status 139).
   static pipeline& get() {
-    static pipeline p;
-    return p;
+    static pipeline* p = new pipeline();
+    return *p;
   }
 
   pipeline() {
