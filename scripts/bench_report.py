@@ -66,6 +66,11 @@ SUITES = {
     "rss_port_build": "what RSS-aware fetching costs before the first packet: fnat builds the rss_buckets policy "
                       "of one queue and one LIP's sa_pool over it; the peer creates its rte_thash context, lport "
                       "helper and in-use bitmap; time per build (memory in the next table)",
+    "session_lifecycle": "the session table alone (no packet bytes): open a session (port, conn, both tuples, "
+                         "timer), K lookups with a refresh, then close (or expiry by the advancing wheel) of the "
+                         "session opened L connections earlier, so L stay live; `dpvs` does the same work DPVS's "
+                         "way (rte_mempool conn, sa_pool lists, chained jhash table, per-packet timer re-schedule); "
+                         "ns per connection",
     "redirect_handoff": "per packet: find the owner lcore of a reply, enqueue it on the owner's ring, dequeue "
                         "it there (one thread: the code path, not the cross-core transfer)",
     "pipeline_established": "the library datapath's step per packet for live sessions (1M in the "
