@@ -19,7 +19,9 @@
 # reservation and the end-to-end figure):
 #  1. installs gnuplot-nox when gnuplot is missing (bootstrap.sh lists it; the plots need it);
 #  2. hugepages: the 4M-conn conn_table cases and the pipeline's 1M live conns need about 1.4 GiB of
-#     DPDK memory (measured: 711 x 2 MiB pages at peak), so when fewer than 1024 pages are free it
+#     DPDK memory (measured: 711 x 2 MiB pages at peak), and conn_table_bench's size beyond the L3
+#     (read from sysfs or getconf) more on a machine with a large L3 (up to half the memory); so
+#     when fewer pages than that (at least 1024) are free it
 #     raises vm.nr_hugepages by the difference and gives them back on exit (trap). When the kernel
 #     cannot find them, the benchmarks run with --no-huge (FNAT_BENCH_NO_HUGE=1) rather than on too
 #     few pages; each JSON's context (fnat_eal_memory) and the report say which;
@@ -106,6 +108,30 @@ fi
 
 # ---- 2. hugepages ---------------------------------------------------------------------------------
 NEED_PAGES=1024
+# conn_table_bench adds a table size well beyond the L3 (issue 21): the smallest power of two of conns
+# whose fnat table (160 bytes per conn) is 4x the L3, at ~350 bytes of DPDK memory per conn for the
+# three tables of one size, used up to 70% (bench/conn_table_bench.cpp, sizes()). Reserve that much
+# when it is more than the default and at most half the machine's memory; the benchmark caps the
+# size by what it finds, and the report shows each size over the L3.
+l3_bytes() {
+  local f size
+  for f in /sys/devices/system/cpu/cpu0/cache/index*; do
+    [ "$(cat "$f/level" 2>/dev/null)" = 3 ] || continue
+    size=$(cat "$f/size")
+    case $size in *K) echo $((${size%K} * 1024)) ;; *M) echo $((${size%M} * 1048576)) ;; *) echo "$size" ;; esac
+    return
+  done
+  getconf LEVEL3_CACHE_SIZE 2>/dev/null || echo 0
+}
+L3=$(l3_bytes)
+[[ $L3 =~ ^[0-9]+$ ]] || L3=0
+if [ "$L3" -gt 0 ]; then
+  conns=1024
+  while [ $((conns * 160)) -lt $((4 * L3)) ] && [ $conns -lt 16777216 ]; do conns=$((conns * 2)); done
+  want_pages=$(((conns * 350 * 10 / 7 + 2097151) / 2097152))
+  mem_pages=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 2048 / 2))
+  if [ $want_pages -gt $NEED_PAGES ] && [ $want_pages -le $mem_pages ]; then NEED_PAGES=$want_pages; fi
+fi
 HP=/proc/sys/vm/nr_hugepages
 hp_free() { awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo; }
 HP_BEFORE_TOTAL=$(cat $HP 2>/dev/null || echo 0)
