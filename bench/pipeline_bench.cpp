@@ -29,13 +29,17 @@
 // Until fnat 2026-12 this binary compiled fnat_lb's worker itself; the figures of that binary are the
 // "before" of issue 16's comparison.
 #include <benchmark/benchmark.h>
+#include <rte_dev.h>
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -213,7 +217,13 @@ struct datapath {
     for (std::size_t s = 0; s < tcp_state_count; ++s) tcp_ticks[s] = sessions->ticks_for(t.of(static_cast<tcp_state>(s)));
   }
 
-  void drop(rte_mbuf*) noexcept { ++dropped; }  // the harness owns the mbufs
+  // In memory the harness owns the mbufs; on a real port (pipeline_pmd) a drop frees its mbuf.
+  void drop(rte_mbuf* m) noexcept {
+    ++dropped;
+    if (tx_port >= 0) rte_pktmbuf_free(m);
+  }
+  // pipeline_pmd: the DPDK port that sends (the harness's sink otherwise).
+  int tx_port = -1;
 
   void send(rte_mbuf* m, const fnat::inet_addr& next_hop, std::uint16_t port) {
     const neigh_result r = neigh->resolve(next_hop, now, m);
@@ -287,7 +297,12 @@ struct datapath {
       else
         miss(pkts[idx[j]], info[idx[j]]);
     }
-    (void)sink_tx(out, txq.data(), txn);
+    if (tx_port >= 0) {
+      const std::uint16_t sent = rte_eth_tx_burst(static_cast<std::uint16_t>(tx_port), 0, txq.data(), txn);
+      for (std::uint16_t i = sent; i < txn; ++i) rte_pktmbuf_free(txq[i]);
+    } else {
+      (void)sink_tx(out, txq.data(), txn);
+    }
     txn = 0;
   }
 };
@@ -589,7 +604,121 @@ void lifecycle(benchmark::State& state, impl which, bool v6, teardown how) {
                                           : "5 packets, expired by the wheel 2 ticks after the reset");
 }
 
+// ---- the real PMD path -----------------------------------------------------------------------------
+
+// pipeline_pmd/fnat/flows:<F>: the worker loop on DPDK ports that move packets: rte_eth_rx_burst from
+// a net_pcap port replaying (infinite_rx=1) a capture of F established flows of the live set (half
+// IPv4, half IPv6: the ACKs of sessions pipeline_established also uses), the datapath's burst step,
+// rte_eth_tx_burst to a net_null port (which frees the mbufs), the timer wheel advanced one tick per
+// 10 ms of TSC. items_per_second counts packets forwarded. Registered only with FNAT_BENCH_PMD=1
+// (scripts/bench_pmd.sh, which runs dpdk-testpmd io and macswap on the same captures in the same
+// run); the captures go to FNAT_BENCH_PMD_DIR (default /tmp). The table holds the 1M live sessions
+// whatever F is: F is how many of them the traffic touches.
+std::string write_pcap(const pipeline& p, std::size_t flows) {
+  const char* dir = std::getenv("FNAT_BENCH_PMD_DIR");
+  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/fnat_flows_" + std::to_string(flows) + ".pcap";
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  auto put32 = [&](std::uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); };
+  auto put16 = [&](std::uint16_t v) { out.write(reinterpret_cast<const char*>(&v), 2); };
+  put32(0xa1b2c3d4);  // libpcap's classic format, microsecond stamps, Ethernet
+  put16(2);
+  put16(4);
+  put32(0);
+  put32(0);
+  put32(65535);
+  put32(1);
+  for (std::size_t i = 0; i < flows; ++i) {
+    const auto& f = (i & 1) ? p.in6[(i / 2) % p.in6.size()] : p.in4[(i / 2) % p.in4.size()];
+    put32(0);
+    put32(0);
+    put32(static_cast<std::uint32_t>(f.size()));
+    put32(static_cast<std::uint32_t>(f.size()));
+    out.write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size()));
+  }
+  return out ? path : std::string();
+}
+
+int probe_port(const std::string& name, const std::string& args, rte_mempool* mp) {
+  if (rte_dev_probe((name + "," + args).c_str()) != 0) return -1;
+  std::uint16_t port = 0;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) return -1;
+  const rte_eth_conf conf{};
+  if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
+      rte_eth_rx_queue_setup(port, 0, 512, static_cast<unsigned>(SOCKET_ID_ANY), nullptr, mp) != 0 ||
+      rte_eth_tx_queue_setup(port, 0, 512, static_cast<unsigned>(SOCKET_ID_ANY), nullptr) != 0 ||
+      rte_eth_dev_start(port) != 0)
+    return -1;
+  return port;
+}
+
+// The ports of one capture, made once per process (Google Benchmark calls a benchmark several times).
+struct pmd_ports {
+  int rx = -1, tx = -1;
+  std::string error;
+};
+
+pmd_ports& ports_for(pipeline& p, std::size_t flows) {
+  static std::map<std::size_t, pmd_ports> made;
+  auto [it, fresh] = made.try_emplace(flows);
+  pmd_ports& pp = it->second;
+  if (!fresh) return pp;
+  const std::string pcap = write_pcap(p, flows);
+  if (pcap.empty()) {
+    pp.error = "could not write the capture";
+    return pp;
+  }
+  const std::string tag = std::to_string(flows);
+  // net_pcap keeps the whole capture in mbufs of the rx queue's pool and copies each into a fresh
+  // one: room for the capture, the rings and the bursts in flight. Small data rooms (frames <= 94 B).
+  rte_mempool* mp = rte_pktmbuf_pool_create(("pmd_mbufs_" + tag).c_str(), static_cast<unsigned>(flows + 8192), 256,
+                                            0, RTE_PKTMBUF_HEADROOM + 256, SOCKET_ID_ANY);
+  if (mp == nullptr) {
+    pp.error = "mbuf pool for the capture";
+    return pp;
+  }
+  pp.rx = probe_port("net_pcap_fnat" + tag, "rx_pcap=" + pcap + ",infinite_rx=1", mp);
+  pp.tx = probe_port("net_null_fnat" + tag, "no-rx=1", mp);
+  if (pp.rx < 0 || pp.tx < 0) pp.error = "net_pcap / net_null vdevs (is librte-net-pcap installed?)";
+  return pp;
+}
+
+void pmd_loop(benchmark::State& state, std::size_t flows) {
+  pipeline& p = pipeline::get();
+  datapath& dp = p.dp;
+  const pmd_ports& pp = ports_for(p, flows);
+  if (!pp.error.empty()) return state.SkipWithError(pp.error.c_str());
+  dp.tx_port = pp.tx;
+  const auto rx = static_cast<std::uint16_t>(pp.rx);
+  const std::uint64_t tick = rte_get_tsc_hz() / 100;
+  std::uint64_t last = rte_rdtsc();
+  const std::uint64_t fwd0 = dp.forwarded, drop0 = dp.dropped;
+  std::uint64_t received = 0;
+  std::array<rte_mbuf*, burst> pkts{};
+  for (auto _ : state) {
+    const std::uint16_t n = rte_eth_rx_burst(rx, 0, pkts.data(), burst);
+    received += n;
+    if (n != 0) dp.process_burst(0, pkts.data(), n);
+    const std::uint64_t now = rte_rdtsc();
+    if (now - last >= tick) {
+      last = now;
+      (void)dp.sessions->advance_to(dp.sessions->now_tick() + 1, [](sessions_t::session_type&) noexcept {});
+    }
+  }
+  dp.tx_port = -1;
+  state.SetItemsProcessed(static_cast<std::int64_t>(dp.forwarded - fwd0));
+  state.counters["received"] = static_cast<double>(received);
+  state.counters["dropped"] = static_cast<double>(dp.dropped - drop0);
+  state.counters["flows"] = static_cast<double>(flows);
+  if (dp.dropped != drop0) state.SkipWithError("the datapath dropped packets of established flows");
+}
+
 void register_all() {
+  if (const char* pmd = std::getenv("FNAT_BENCH_PMD"); pmd != nullptr && std::string(pmd) == "1") {
+    for (const std::size_t flows : {std::size_t{1} << 16, live_conns})
+      benchmark::RegisterBenchmark(("pipeline_pmd/fnat/flows:" + std::string(flows == live_conns ? "1M" : "64K")).c_str(),
+                                   [=](benchmark::State& s) { pmd_loop(s, flows); });
+    return;  // the PMD run measures only the PMD path (scripts/bench_pmd.sh)
+  }
   for (const bool v6 : {false, true}) {
     const std::string fam = v6 ? "ipv6" : "ipv4";
     for (const bool inbound : {true, false}) {
