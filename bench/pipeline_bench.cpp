@@ -610,7 +610,8 @@ void lifecycle(benchmark::State& state, impl which, bool v6, teardown how) {
 // a net_pcap port replaying (infinite_rx=1) a capture of F established flows of the live set (half
 // IPv4, half IPv6: the ACKs of sessions pipeline_established also uses), the datapath's burst step,
 // rte_eth_tx_burst to a net_null port (which frees the mbufs), the timer wheel advanced one tick per
-// 10 ms of TSC. items_per_second counts packets forwarded. Registered only with FNAT_BENCH_PMD=1
+// 10 ms of TSC. items_per_second counts packets forwarded per second of wall-clock time (UseRealTime), as
+// testpmd's rates are. Registered only with FNAT_BENCH_PMD=1
 // (scripts/bench_pmd.sh, which runs dpdk-testpmd io and macswap on the same captures in the same
 // run); the captures go to FNAT_BENCH_PMD_DIR (default /tmp). The table holds the 1M live sessions
 // whatever F is: F is how many of them the traffic touches.
@@ -716,7 +717,8 @@ void register_all() {
   if (const char* pmd = std::getenv("FNAT_BENCH_PMD"); pmd != nullptr && std::string(pmd) == "1") {
     for (const std::size_t flows : {std::size_t{1} << 16, live_conns})
       benchmark::RegisterBenchmark(("pipeline_pmd/fnat/flows:" + std::string(flows == live_conns ? "1M" : "64K")).c_str(),
-                                   [=](benchmark::State& s) { pmd_loop(s, flows); });
+                                   [=](benchmark::State& s) { pmd_loop(s, flows); })
+          ->UseRealTime();  // wall clock, as testpmd's Rx-pps: a polling loop owns its lcore
     return;  // the PMD run measures only the PMD path (scripts/bench_pmd.sh)
   }
   for (const bool v6 : {false, true}) {
