@@ -3,13 +3,14 @@
 # The performance report (docs/BENCHMARKS.md): builds every benchmark in Release, runs each suite with
 # repetitions, runs the end-to-end figure on the namespace rig, and writes the report.
 #
-# Usage: scripts/bench.sh [--quick] [--filter REGEX] [--no-e2e] [--no-build] [--reps N] [--min-time S]
-#                        [--allow-dirty]
+# Usage: scripts/bench.sh [--quick] [--filter REGEX] [--no-e2e] [--no-pmd] [--no-build] [--reps N]
+#                        [--min-time S] [--allow-dirty]
 #   --quick         1 repetition, --benchmark_min_time=0.05, bench_e2e.sh --quick: to try the
 #                   pipeline in a few minutes; the report says so, and such figures are not quoted
 #   --filter REGEX  only the benchmarks whose name matches (Google Benchmark's --benchmark_filter);
 #                   a suite file with no match keeps its previous results
 #   --no-e2e        skip scripts/bench_e2e.sh (the report keeps the e2e.json there is, if any)
+#   --no-pmd        skip scripts/bench_pmd.sh (the real PMD path; the report keeps the pmd.json there is)
 #   --no-build      use build/bench as it is
 #   --reps N        repetitions per benchmark (default 5)   --min-time S   seconds each (default 0.2)
 #   --allow-dirty   run although tracked files have uncommitted changes; the report's headline then
@@ -43,6 +44,7 @@ ROOT=$(pwd)
 QUICK=0
 FILTER=""
 E2E=1
+PMD=1
 BUILD_IT=1
 REPS=5
 MIN_TIME=0.2
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --filter) FILTER=${2:?--filter needs a regular expression}; shift ;;
     --no-e2e) E2E=0 ;;
+    --no-pmd) PMD=0 ;;
     --no-build) BUILD_IT=0 ;;
     --reps) REPS=${2:?--reps needs a number}; shift ;;
     --min-time) MIN_TIME=${2:?--min-time needs seconds}; shift ;;
@@ -219,7 +222,19 @@ except Exception: print(0)' "$LOGS/$name.json")
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rc" "$secs" "$count" "$load" "$bin ${args[*]}" >>"$LOGS/binaries.tsv"
 done
 
-# ---- 5. end-to-end, metadata, report --------------------------------------------------------------
+# ---- 5. the real PMD path, end-to-end, metadata, report -------------------------------------------
+if [ $PMD = 1 ] && [ -z "$FILTER" ]; then
+  log "the real PMD path (scripts/bench_pmd.sh)"
+  pmd_secs=10
+  [ $QUICK = 1 ] && pmd_secs=2
+  if "$ROOT/scripts/bench_pmd.sh" --build "$BUILD" --out "$LOGS/pmd" --seconds $pmd_secs; then
+    cp "$LOGS/pmd/testpmd_pmd.json" "$OUT/pmd.json"
+  else
+    warn "scripts/bench_pmd.sh failed (logs in $LOGS/pmd)"
+    failures=$((failures + 1))
+  fi
+fi
+
 E2E_STATUS=skipped
 E2E_SECS=0
 if [ $E2E = 1 ]; then
