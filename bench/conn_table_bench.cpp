@@ -4,8 +4,17 @@
 // (each conn reachable by its inbound and its outbound tuple) and is asked the same keys in the same
 // random order.
 //
-//   conn_lookup/<impl>/conns:<N>/{hit,miss}        one key per iteration (fnat::find,
-//                                                   rte_hash_lookup_data, unordered_map::find)
+//   conn_lookup_throughput/<impl>/conns:<N>/{hit,miss}
+//                                                   one key per iteration (fnat::find,
+//                                                   rte_hash_lookup_data, unordered_map::find), the
+//                                                   keys independent: the CPU overlaps the misses of
+//                                                   consecutive lookups (throughput)
+//   conn_lookup_latency/<impl>/conns:<N>/{hit,miss} the same lookups, each key chosen by the result
+//                                                   of the previous one (its index moves by a value
+//                                                   computed from the returned conn pointer or status,
+//                                                   always 0 but unknown to the compiler), so no
+//                                                   lookup starts before the last one ended: the
+//                                                   latency of one lookup
 //   conn_lookup_bulk/<impl>/conns:<N>/{hit,miss}   32 keys per iteration (find_bulk,
 //                                                   rte_hash_lookup_bulk_data); items = keys
 //   conn_insert_erase/<impl>/conns:<N>             replace the oldest conn: erase both tuples, insert
@@ -25,6 +34,11 @@
 // context says which). fnat hashes with its keyed default (fnat::tuple_hash: AES rounds under a
 // per-process random key, hash.hpp), rte_hash with rte_hash_crc and the map with CRC32C
 // (fnat::crc32c_key); the attack suite adds `fnat_crc32c`, fnat's table with the old CRC32C hash.
+// Sizes (issue 21, cache regimes): 64K, 1M and 4M conns, plus two chosen at run time from the L3 of
+// the machine at hand (support/bench_eal: sysfs, else sysconf): the largest power of two whose fnat
+// table (128-byte conn + 4 buckets of 8 bytes) fits in a quarter of the L3, and the smallest whose
+// table is 4x the L3, capped by the DPDK memory there is (~350 bytes per conn for the three tables
+// of one size, held at once). Every case has the counters table_bytes (fnat's footprint) and l3_bytes.
 // Loads: fnat at max_load_factor 0.5 (its default: 2N nodes, 4N buckets); rte_hash with 4N entries
 // (2N keys fill half its slots); unordered_map reserved for 2N (load <= 1).
 #include <fnat/core/conn_table.hpp>
@@ -41,6 +55,7 @@
 #include <rte_timer.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -288,6 +303,57 @@ void lookup_map(benchmark::State& state, std::uint32_t n, which k) {
     void* data = it == m.end() ? nullptr : it->second;
     benchmark::DoNotOptimize(std::as_const(data));
   }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+// Latency: the next key's index depends on the previous lookup's result. `dep` is always 0 (no
+// pointer has bit 63 set; a status's sign is folded the same way), but the compiler cannot know it,
+// so the address of the next key waits for the previous result.
+void latency_fnat(benchmark::State& state, std::uint32_t n, which k) {
+  world& w = world_of(n);
+  fnat_table& t = w.fnat_tbl(true);
+  const auto& keys = keys_for(w, k);
+  const std::size_t mask = keys.size() - 1;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto h = t.find(keys[i & mask]);
+    const std::uintptr_t dep = reinterpret_cast<std::uintptr_t>(h.conn) >> 63;
+    i += 1 + dep;
+  }
+  benchmark::DoNotOptimize(std::as_const(i));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void latency_rte_hash(benchmark::State& state, std::uint32_t n, which k) {
+  world& w = world_of(n);
+  rte_hash* h = w.rte(true);
+  const auto& keys = keys_for(w, k);
+  const std::size_t mask = keys.size() - 1;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    void* data = nullptr;
+    const int rc = rte_hash_lookup_data(h, &keys[i & mask], &data);
+    // rc < 0 on a miss, data unwritten then: both folded to a 0 the compiler cannot predict.
+    const std::uintptr_t dep =
+        (reinterpret_cast<std::uintptr_t>(data) >> 63) + (static_cast<std::uint32_t>(rc + ENOENT) >> 31);
+    i += 1 + dep;
+  }
+  benchmark::DoNotOptimize(std::as_const(i));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void latency_map(benchmark::State& state, std::uint32_t n, which k) {
+  world& w = world_of(n);
+  auto& m = w.umap(true);
+  const auto& keys = keys_for(w, k);
+  const std::size_t mask = keys.size() - 1;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto it = m.find(keys[i & mask]);
+    void* data = it == m.end() ? nullptr : it->second;
+    i += 1 + (reinterpret_cast<std::uintptr_t>(data) >> 63);
+  }
+  benchmark::DoNotOptimize(std::as_const(i));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
@@ -609,26 +675,69 @@ struct size_case {
   std::uint32_t n;
   const char* name;
 };
-constexpr size_case sizes[] = {{1u << 16, "64K"}, {1u << 20, "1M"}, {1u << 22, "4M"}};
+constexpr size_case fixed_sizes[] = {{1u << 16, "64K"}, {1u << 20, "1M"}, {1u << 22, "4M"}};
+// fnat's table per conn (the conn and its 4 buckets of 8 bytes), for the cache regimes; and what one
+// size's world holds in DPDK memory per conn (conns, fnat's buckets, rte_hash's 4 entries).
+constexpr std::size_t fnat_bytes_per_conn = sizeof(bench_conn) + 4 * 8;
+constexpr std::size_t world_bytes_per_conn = 350;
+
+std::string size_name(std::uint32_t n) {
+  return n >= (1u << 20) && n % (1u << 20) == 0 ? std::to_string(n >> 20) + "M" : std::to_string(n >> 10) + "K";
+}
+
+// The fixed sizes plus the two of the L3 regimes, in increasing order, without repeats.
+std::vector<std::uint32_t> sizes() {
+  std::vector<std::uint32_t> v;
+  for (const auto& s : fixed_sizes) v.push_back(s.n);
+  const auto cap = static_cast<std::uint32_t>(
+      std::min<std::size_t>(std::size_t{1} << 24, fnat::bench::eal_memory_bytes() / 10 * 7 / world_bytes_per_conn));
+  std::uint32_t cap2 = 1u << 10;
+  while (cap2 * 2 <= cap) cap2 *= 2;
+  v.push_back(fnat::bench::conns_inside_l3(fnat_bytes_per_conn));
+  v.push_back(fnat::bench::conns_beyond_l3(fnat_bytes_per_conn, cap2));
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+// Every benchmark of a table size says how its table compares with the L3.
+void cache_counters(benchmark::State& s, std::uint32_t n) {
+  s.counters["table_bytes"] = static_cast<double>(std::size_t{n} * fnat_bytes_per_conn);
+  s.counters["l3_bytes"] = static_cast<double>(fnat::bench::caches().l3);
+}
 
 template <class F, class... Args>
 void add(const std::string& name, F f, Args... args) {
   benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { f(s, args...); })->Unit(benchmark::kNanosecond);
 }
+template <class F>
+void add_sized(const std::string& name, F f, std::uint32_t n, which k) {
+  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+    f(s, n, k);
+    cache_counters(s, n);
+  })->Unit(benchmark::kNanosecond);
+}
 
 [[maybe_unused]] const bool registered = [] {
-  for (const auto& s : sizes) {
+  for (const std::uint32_t n : sizes()) {
+    const struct {
+      std::uint32_t n;
+      std::string name;
+    } s{n, size_name(n)};
     const std::string c = std::string("/conns:") + s.name;
     for (which k : {which::hit, which::miss}) {
       const std::string kind = k == which::hit ? "/hit" : "/miss";
-      add("conn_lookup/fnat" + c + kind, lookup_fnat, s.n, k);
-      add("conn_lookup/rte_hash" + c + kind, lookup_rte_hash, s.n, k);
-      add("conn_lookup/std_unordered_map" + c + kind, lookup_map, s.n, k);
+      add_sized("conn_lookup_throughput/fnat" + c + kind, lookup_fnat, s.n, k);
+      add_sized("conn_lookup_throughput/rte_hash" + c + kind, lookup_rte_hash, s.n, k);
+      add_sized("conn_lookup_throughput/std_unordered_map" + c + kind, lookup_map, s.n, k);
+      add_sized("conn_lookup_latency/fnat" + c + kind, latency_fnat, s.n, k);
+      add_sized("conn_lookup_latency/rte_hash" + c + kind, latency_rte_hash, s.n, k);
+      add_sized("conn_lookup_latency/std_unordered_map" + c + kind, latency_map, s.n, k);
     }
     for (which k : {which::hit, which::miss}) {
       const std::string kind = k == which::hit ? "/hit" : "/miss";
-      add("conn_lookup_bulk/fnat" + c + kind, bulk_fnat, s.n, k);
-      add("conn_lookup_bulk/rte_hash" + c + kind, bulk_rte_hash, s.n, k);
+      add_sized("conn_lookup_bulk/fnat" + c + kind, bulk_fnat, s.n, k);
+      add_sized("conn_lookup_bulk/rte_hash" + c + kind, bulk_rte_hash, s.n, k);
     }
     add("conn_insert_erase/fnat" + c, insert_erase_fnat, s.n);
     add("conn_insert_erase/rte_hash" + c, insert_erase_rte_hash, s.n);

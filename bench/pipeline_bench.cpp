@@ -10,9 +10,12 @@
 //   pipeline_established/fnat/<family>/<dir>   bursts of 32 packets of live conns (1M sessions in the
 //                                              table), inbound (client -> VIP) or outbound
 //                                              (RS -> LIP:lport)
-//   pipeline_new_conn/fnat/<family>            bursts of 32 SYNs of new flows: lookup miss, service,
-//                                              scheduler (Maglev), session open, rewrite, tx; the
-//                                              sessions are closed again in untimed pauses
+//   pipeline_new_conn/fnat/<family>/<end>      the whole life of 32 new connections per iteration in
+//                                              steady state: SYN (lookup miss, service, scheduler,
+//                                              session open, rewrite, tx), 4 more packets each way
+//                                              by turns, and the teardown on the clock: <end> =
+//                                              close (at the reset) or expire (the timer wheel
+//                                              advancing); see lifecycle() below
 //   .../io_fwd/...                             the same bursts through parse + MAC swap + tx: the
 //                                              floor any DPDK forwarding app pays (testpmd's
 //                                              io/macswap forwarding with a parse)
@@ -26,13 +29,17 @@
 // Until fnat 2026-12 this binary compiled fnat_lb's worker itself; the figures of that binary are the
 // "before" of issue 16's comparison.
 #include <benchmark/benchmark.h>
+#include <rte_dev.h>
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,7 +65,7 @@ using namespace fnat;
 
 constexpr std::size_t burst = 32;
 constexpr std::size_t live_conns = 1'000'000;
-// Table capacity: the live conns plus one batch of new ones (pipeline_new_conn), 2^20.
+// Table capacity: the live conns plus the connections pipeline_new_conn has in flight, 2^20.
 constexpr std::size_t capacity = std::size_t{1} << 20;
 constexpr int n_rs = 32;
 constexpr int n_lips = 8;
@@ -158,6 +165,9 @@ struct datapath {
   sink out;
   std::uint64_t now = 0;
   std::uint64_t forwarded = 0, created = 0, dropped = 0;
+  // pipeline_new_conn/.../close: a reset ends the session at once (after it is forwarded) instead
+  // of leaving it in CLOSE for the wheel.
+  bool close_on_reset = false;
   std::array<packet_info, burst> info;
   std::array<inet_tuple, burst> keys;
   std::array<std::uint16_t, burst> idx;
@@ -207,7 +217,13 @@ struct datapath {
     for (std::size_t s = 0; s < tcp_state_count; ++s) tcp_ticks[s] = sessions->ticks_for(t.of(static_cast<tcp_state>(s)));
   }
 
-  void drop(rte_mbuf*) noexcept { ++dropped; }  // the harness owns the mbufs
+  // In memory the harness owns the mbufs; on a real port (pipeline_pmd) a drop frees its mbuf.
+  void drop(rte_mbuf* m) noexcept {
+    ++dropped;
+    if (tx_port >= 0) rte_pktmbuf_free(m);
+  }
+  // pipeline_pmd: the DPDK port that sends (the harness's sink otherwise).
+  int tx_port = -1;
 
   void send(rte_mbuf* m, const fnat::inet_addr& next_hop, std::uint16_t port) {
     const neigh_result r = neigh->resolve(next_hop, now, m);
@@ -233,6 +249,7 @@ struct datapath {
     } else {
       if (rewrite_to(m, pi, s.in().reversed())) send(m, gateway[pi.family == ip_family::v6], 0);
     }
+    if (close_on_reset && next == tcp_state::close) (void)sessions->close(s);
   }
 
   void miss(rte_mbuf* m, packet_info& pi) {
@@ -280,7 +297,12 @@ struct datapath {
       else
         miss(pkts[idx[j]], info[idx[j]]);
     }
-    (void)sink_tx(out, txq.data(), txn);
+    if (tx_port >= 0) {
+      const std::uint16_t sent = rte_eth_tx_burst(static_cast<std::uint16_t>(tx_port), 0, txq.data(), txn);
+      for (std::uint16_t i = sent; i < txn; ++i) rte_pktmbuf_free(txq[i]);
+    } else {
+      (void)sink_tx(out, txq.data(), txn);
+    }
     txn = 0;
   }
 };
@@ -294,10 +316,10 @@ struct pipeline {
   std::vector<std::vector<std::uint8_t>> in4, out4, in6, out6;
   std::uint32_t next_client = 0;
 
-  // Never destroyed: the bench main calls rte_eal_cleanup() before static destructors would run,
-  // and freeing the session table's DPDK memory after it crashes the process at exit.
+  // Never destroyed: the shared main has run rte_eal_cleanup() before static destructors, and the
+  // session table's memory is DPDK's (freeing it then crashed the process at exit, status 139).
   static pipeline& get() {
-    static pipeline* p = new pipeline;
+    static pipeline* p = new pipeline();
     return *p;
   }
 
@@ -442,55 +464,263 @@ void established(benchmark::State& state, impl which, bool v6, bool inbound) {
   state.counters["conns"] = static_cast<double>(p.dp.sessions->size());
 }
 
-void new_conns(benchmark::State& state, impl which, bool v6) {
-  pipeline& p = pipeline::get();
-  // Fresh clients for every SYN; conns made here are expired in untimed pauses so that the table
-  // stays at the live set (1M) plus at most one batch.
-  constexpr std::size_t batch = 1u << 15;
-  std::vector<std::vector<std::uint8_t>> syns(batch);
-  std::size_t made = 0;  // SYNs of the current batch that went through
-  auto refill = [&] {
-    if (which == impl::fnat)
-      for (std::size_t i = 0; i < made; ++i) {
-        packet_info info;
-        (void)parse(syns[i], info);
-        (void)p.dp.sessions->close(info.tuple);
-      }
-    for (auto& s : syns) s = pipeline::syn_of(v6, p.next_client++);
-  };
-  refill();
-  std::size_t used = 0;
-  const std::uint64_t created0 = p.dp.created;
-  std::uint64_t expected = 0;
-  for (auto _ : state) {
-    if (used == batch) {
-      state.PauseTiming();
-      refill();
-      used = 0;
-      state.ResumeTiming();
-    }
-    for (std::size_t i = 0; i < burst; ++i) {
-      const auto& f = syns[used + i];
-      rte_mbuf* m = p.mbufs[i];
-      rte_pktmbuf_reset(m);
-      std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), f.data(), f.size());
-      m->data_len = m->pkt_len = static_cast<std::uint32_t>(f.size());
-    }
-    used += burst;
-    made = used;
-    expected += burst;
-    if (which == impl::fnat) {
-      p.dp.process_burst(0, p.mbufs.data(), burst);
-    } else {
-      io_forward(p, burst);
+// ---- the connection lifecycle ----------------------------------------------------------------------
+
+// Turns the frame the datapath just sent into the answer of the host it was sent to: addresses and
+// ports swapped (neither changes the IPv4 header checksum nor the TCP pseudo-header sum), new TCP
+// flags with the TCP checksum updated incrementally (RFC 1624), so the next hop gets a valid packet.
+void turn_around(rte_mbuf* m, std::uint8_t flags) noexcept {
+  auto* e = rte_pktmbuf_mtod(m, std::uint8_t*);
+  std::uint8_t* ip = e + 14;
+  std::uint8_t* tcp = nullptr;
+  std::uint8_t tmp[16];
+  if (e[12] == 0x08) {
+    std::memcpy(tmp, ip + 12, 4);
+    std::memcpy(ip + 12, ip + 16, 4);
+    std::memcpy(ip + 16, tmp, 4);
+    tcp = ip + (ip[0] & 0x0f) * 4;
+  } else {
+    std::memcpy(tmp, ip + 8, 16);
+    std::memcpy(ip + 8, ip + 24, 16);
+    std::memcpy(ip + 24, tmp, 16);
+    tcp = ip + 40;
+  }
+  std::memcpy(tmp, tcp, 2);
+  std::memcpy(tcp, tcp + 2, 2);
+  std::memcpy(tcp + 2, tmp, 2);
+  const auto from = load<std::uint16_t>(tcp + 12);
+  tcp[13] = flags;
+  const auto to = load<std::uint16_t>(tcp + 12);
+  store<std::uint16_t>(tcp + 16, csum_update16(load<std::uint16_t>(tcp + 16), from, to));
+}
+
+enum class teardown { close, expire };
+constexpr std::size_t answers_per_conn = 4;  // packets after the SYN
+
+// The whole life of `burst` connections per iteration, every step on the clock, in a table that
+// holds the 1M live sessions of pipeline_established: five packets each, as a short HTTP exchange
+// ending in a reset:
+//   client SYN (open: port fetch, conn, both tuples, timer) -> server SYN|ACK -> client PSH|ACK
+//   (the request) -> server PSH|ACK (the response) -> client RST|ACK,
+// each packet the peer's answer to what the datapath sent (turn_around), so a wrong rewrite shows
+// as a drop. Then the teardown:
+//   close   the datapath closes the session at the reset (session_table::close: timer cancelled,
+//           both tuples erased, port back in its pool, conn object freed);
+//   expire  the reset moves the session to CLOSE and the timer wheel tears it down: the wheel
+//           advances one 10 ms tick per 8,192 connections (real time at 0.82 M connections/s) and
+//           the CLOSE timeout is 2 ticks instead of fnat_lb's 3 s, so that the sessions waiting in
+//           CLOSE (at most ~3 ticks' worth, 24K) fit in the table's spare capacity; each tick's slot
+//           scan, each expiry and each close are paid on the clock.
+// Clients come from a ring of 64K distinct tuples per family, so a client tuple returns (as a
+// reused client port does) only after its previous session is gone. Before the timed loop, three
+// ticks' worth of connections bring the wheel to its steady state (their teardowns fall inside the
+// timed loop, as the timed loop's last ones fall after it: the count is balanced). io_fwd runs the
+// same frames and turn-arounds through parse + MAC swap + tx: the floor of any forwarding app.
+// items_per_second counts full connections; packets_per_second the 5 packets of each.
+struct client_ring {
+  static constexpr std::size_t count = std::size_t{1} << 16;
+  static constexpr std::size_t stride = 128;
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint16_t> lens;
+  client_ring(pipeline& p, bool v6) : bytes(count * stride), lens(count) {
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto f = pipeline::syn_of(v6, p.next_client++);
+      std::memcpy(bytes.data() + i * stride, f.data(), f.size());
+      lens[i] = static_cast<std::uint16_t>(f.size());
     }
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * burst));
-  if (which == impl::fnat && p.dp.created - created0 != expected) state.SkipWithError("not every SYN made a conn");
-  refill();  // back to the live set
+};
+
+void lifecycle(benchmark::State& state, impl which, bool v6, teardown how) {
+  pipeline& p = pipeline::get();
+  datapath& dp = p.dp;
+  static std::array<std::unique_ptr<client_ring>, 2> rings;
+  auto& ring = rings[v6];
+  if (!ring) ring = std::make_unique<client_ring>(p, v6);
+  constexpr std::uint64_t conns_per_tick = 8192;
+  constexpr std::uint64_t iterations_per_tick = conns_per_tick / burst;
+  constexpr std::size_t close_slot = static_cast<std::size_t>(tcp_state::close);
+  const std::uint64_t close_ticks0 = dp.tcp_ticks[close_slot];
+  dp.close_on_reset = which == impl::fnat && how == teardown::close;
+  if (how == teardown::expire) dp.tcp_ticks[close_slot] = 2;
+  std::size_t cursor = 0;
+  std::uint64_t iteration = 0;
+  auto one = [&] {
+    for (std::size_t i = 0; i < burst; ++i) {
+      const std::size_t k = cursor++ & (client_ring::count - 1);
+      rte_mbuf* m = p.mbufs[i];
+      rte_pktmbuf_reset(m);
+      std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), ring->bytes.data() + k * client_ring::stride,
+                  client_ring::stride);
+      m->data_len = m->pkt_len = ring->lens[k];
+    }
+    static constexpr std::array<std::uint8_t, answers_per_conn> answers{tcp_flags::syn | tcp_flags::ack,
+                                                         tcp_flags::psh | tcp_flags::ack,
+                                                         tcp_flags::psh | tcp_flags::ack,
+                                                         tcp_flags::rst | tcp_flags::ack};
+    for (std::size_t step = 0; step <= answers.size(); ++step) {
+      if (step > 0)
+        for (std::size_t i = 0; i < burst; ++i) turn_around(p.mbufs[i], answers[step - 1]);
+      if (which == impl::fnat)
+        dp.process_burst(static_cast<std::uint16_t>(step & 1), p.mbufs.data(), burst);
+      else
+        io_forward(p, burst);
+    }
+    if (which == impl::fnat && how == teardown::expire && ++iteration % iterations_per_tick == 0)
+      (void)dp.sessions->advance_to(dp.sessions->now_tick() + 1, [](sessions_t::session_type&) noexcept {},
+                                    2 * conns_per_tick);
+  };
+  const std::size_t size0 = dp.sessions->size();
+  for (std::uint64_t i = 0; i < 3 * iterations_per_tick; ++i) one();  // the steady state's backlog
+  const std::uint64_t forwarded0 = dp.forwarded, created0 = dp.created, dropped0 = dp.dropped;
+  const session_table_stats st0 = dp.sessions->stats();
+  for (auto _ : state) one();
+  const std::uint64_t conns = state.iterations() * burst;
+  state.SetItemsProcessed(static_cast<std::int64_t>(conns));
+  state.counters["packets_per_second"] =
+      benchmark::Counter(static_cast<double>(conns * (answers_per_conn + 1)), benchmark::Counter::kIsRate);
+  if (which == impl::fnat) {
+    const session_table_stats st = dp.sessions->stats();
+    state.counters["live"] = static_cast<double>(dp.sessions->size());
+    state.counters["expired_per_conn"] = static_cast<double>(st.expired - st0.expired) / static_cast<double>(conns);
+    state.counters["closed_per_conn"] = static_cast<double>(st.closed - st0.closed) / static_cast<double>(conns);
+    const bool all = dp.forwarded - forwarded0 == conns * (answers_per_conn + 1) && dp.dropped == dropped0 &&
+                     dp.created - created0 == conns;
+    // Back to the live set: what is still in CLOSE expires now (off the clock, as many as the
+    // warm-up's backlog, which was torn down on it).
+    if (how == teardown::expire)
+      for (int t = 0; t < 4; ++t)
+        (void)dp.sessions->advance_to(dp.sessions->now_tick() + 1, [](sessions_t::session_type&) noexcept {},
+                                      SIZE_MAX);
+    if (!all)
+      state.SkipWithError("the datapath did not forward every packet of every connection");
+    else if (dp.sessions->size() != size0)
+      state.SkipWithError("sessions leaked: the table did not return to the live set");
+  }
+  dp.close_on_reset = false;
+  dp.tcp_ticks[close_slot] = close_ticks0;
+  if (which == impl::fnat)
+    state.SetLabel(how == teardown::close ? "5 packets, closed at the reset"
+                                          : "5 packets, expired by the wheel 2 ticks after the reset");
+}
+
+// ---- the real PMD path -----------------------------------------------------------------------------
+
+// pipeline_pmd/fnat/flows:<F>: the worker loop on DPDK ports that move packets: rte_eth_rx_burst from
+// a net_pcap port replaying (infinite_rx=1) a capture of F established flows of the live set (half
+// IPv4, half IPv6: the ACKs of sessions pipeline_established also uses), the datapath's burst step,
+// rte_eth_tx_burst to a net_null port (which frees the mbufs), the timer wheel advanced one tick per
+// 10 ms of TSC. items_per_second counts packets forwarded per second of wall-clock time (UseRealTime), as
+// testpmd's rates are. Registered only with FNAT_BENCH_PMD=1
+// (scripts/bench_pmd.sh, which runs dpdk-testpmd io and macswap on the same captures in the same
+// run); the captures go to FNAT_BENCH_PMD_DIR (default /tmp). The table holds the 1M live sessions
+// whatever F is: F is how many of them the traffic touches.
+std::string write_pcap(const pipeline& p, std::size_t flows) {
+  const char* dir = std::getenv("FNAT_BENCH_PMD_DIR");
+  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/fnat_flows_" + std::to_string(flows) + ".pcap";
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  auto put32 = [&](std::uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); };
+  auto put16 = [&](std::uint16_t v) { out.write(reinterpret_cast<const char*>(&v), 2); };
+  put32(0xa1b2c3d4);  // libpcap's classic format, microsecond stamps, Ethernet
+  put16(2);
+  put16(4);
+  put32(0);
+  put32(0);
+  put32(65535);
+  put32(1);
+  for (std::size_t i = 0; i < flows; ++i) {
+    const auto& f = (i & 1) ? p.in6[(i / 2) % p.in6.size()] : p.in4[(i / 2) % p.in4.size()];
+    put32(0);
+    put32(0);
+    put32(static_cast<std::uint32_t>(f.size()));
+    put32(static_cast<std::uint32_t>(f.size()));
+    out.write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size()));
+  }
+  return out ? path : std::string();
+}
+
+int probe_port(const std::string& name, const std::string& args, rte_mempool* mp) {
+  if (rte_dev_probe((name + "," + args).c_str()) != 0) return -1;
+  std::uint16_t port = 0;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) return -1;
+  const rte_eth_conf conf{};
+  if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
+      rte_eth_rx_queue_setup(port, 0, 512, static_cast<unsigned>(SOCKET_ID_ANY), nullptr, mp) != 0 ||
+      rte_eth_tx_queue_setup(port, 0, 512, static_cast<unsigned>(SOCKET_ID_ANY), nullptr) != 0 ||
+      rte_eth_dev_start(port) != 0)
+    return -1;
+  return port;
+}
+
+// The ports of one capture, made once per process (Google Benchmark calls a benchmark several times).
+struct pmd_ports {
+  int rx = -1, tx = -1;
+  std::string error;
+};
+
+pmd_ports& ports_for(pipeline& p, std::size_t flows) {
+  static std::map<std::size_t, pmd_ports> made;
+  auto [it, fresh] = made.try_emplace(flows);
+  pmd_ports& pp = it->second;
+  if (!fresh) return pp;
+  const std::string pcap = write_pcap(p, flows);
+  if (pcap.empty()) {
+    pp.error = "could not write the capture";
+    return pp;
+  }
+  const std::string tag = std::to_string(flows);
+  // net_pcap keeps the whole capture in mbufs of the rx queue's pool and copies each into a fresh
+  // one: room for the capture, the rings and the bursts in flight. Small data rooms (frames <= 94 B).
+  rte_mempool* mp = rte_pktmbuf_pool_create(("pmd_mbufs_" + tag).c_str(), static_cast<unsigned>(flows + 8192), 256,
+                                            0, RTE_PKTMBUF_HEADROOM + 256, SOCKET_ID_ANY);
+  if (mp == nullptr) {
+    pp.error = "mbuf pool for the capture";
+    return pp;
+  }
+  pp.rx = probe_port("net_pcap_fnat" + tag, "rx_pcap=" + pcap + ",infinite_rx=1", mp);
+  pp.tx = probe_port("net_null_fnat" + tag, "no-rx=1", mp);
+  if (pp.rx < 0 || pp.tx < 0) pp.error = "net_pcap / net_null vdevs (is librte-net-pcap installed?)";
+  return pp;
+}
+
+void pmd_loop(benchmark::State& state, std::size_t flows) {
+  pipeline& p = pipeline::get();
+  datapath& dp = p.dp;
+  const pmd_ports& pp = ports_for(p, flows);
+  if (!pp.error.empty()) return state.SkipWithError(pp.error.c_str());
+  dp.tx_port = pp.tx;
+  const auto rx = static_cast<std::uint16_t>(pp.rx);
+  const std::uint64_t tick = rte_get_tsc_hz() / 100;
+  std::uint64_t last = rte_rdtsc();
+  const std::uint64_t fwd0 = dp.forwarded, drop0 = dp.dropped;
+  std::uint64_t received = 0;
+  std::array<rte_mbuf*, burst> pkts{};
+  for (auto _ : state) {
+    const std::uint16_t n = rte_eth_rx_burst(rx, 0, pkts.data(), burst);
+    received += n;
+    if (n != 0) dp.process_burst(0, pkts.data(), n);
+    const std::uint64_t now = rte_rdtsc();
+    if (now - last >= tick) {
+      last = now;
+      (void)dp.sessions->advance_to(dp.sessions->now_tick() + 1, [](sessions_t::session_type&) noexcept {});
+    }
+  }
+  dp.tx_port = -1;
+  state.SetItemsProcessed(static_cast<std::int64_t>(dp.forwarded - fwd0));
+  state.counters["received"] = static_cast<double>(received);
+  state.counters["dropped"] = static_cast<double>(dp.dropped - drop0);
+  state.counters["flows"] = static_cast<double>(flows);
+  if (dp.dropped != drop0) state.SkipWithError("the datapath dropped packets of established flows");
 }
 
 void register_all() {
+  if (const char* pmd = std::getenv("FNAT_BENCH_PMD"); pmd != nullptr && std::string(pmd) == "1") {
+    for (const std::size_t flows : {std::size_t{1} << 16, live_conns})
+      benchmark::RegisterBenchmark(("pipeline_pmd/fnat/flows:" + std::string(flows == live_conns ? "1M" : "64K")).c_str(),
+                                   [=](benchmark::State& s) { pmd_loop(s, flows); })
+          ->UseRealTime();  // wall clock, as testpmd's Rx-pps: a polling loop owns its lcore
+    return;  // the PMD run measures only the PMD path (scripts/bench_pmd.sh)
+  }
   for (const bool v6 : {false, true}) {
     const std::string fam = v6 ? "ipv6" : "ipv4";
     for (const bool inbound : {true, false}) {
@@ -500,10 +730,13 @@ void register_all() {
       benchmark::RegisterBenchmark(("pipeline_established/io_fwd/" + fam + "/" + dir).c_str(),
                                    [=](benchmark::State& s) { established(s, impl::io_fwd, v6, inbound); });
     }
-    benchmark::RegisterBenchmark(("pipeline_new_conn/fnat/" + fam).c_str(),
-                                 [=](benchmark::State& s) { new_conns(s, impl::fnat, v6); });
-    benchmark::RegisterBenchmark(("pipeline_new_conn/io_fwd/" + fam).c_str(),
-                                 [=](benchmark::State& s) { new_conns(s, impl::io_fwd, v6); });
+    for (const teardown how : {teardown::close, teardown::expire}) {
+      const std::string end = how == teardown::close ? "close" : "expire";
+      benchmark::RegisterBenchmark(("pipeline_new_conn/fnat/" + fam + "/" + end).c_str(),
+                                   [=](benchmark::State& s) { lifecycle(s, impl::fnat, v6, how); });
+      benchmark::RegisterBenchmark(("pipeline_new_conn/io_fwd/" + fam + "/" + end).c_str(),
+                                   [=](benchmark::State& s) { lifecycle(s, impl::io_fwd, v6, how); });
+    }
   }
 }
 

@@ -17,6 +17,14 @@
 //       round robin over the 512 entries (DPVS) or reta_periodic (period 128 for 6 queues, 4 for 4).
 //   rss_port_fetch_release/<same impls and cases>
 //       one fetch and its release per iteration (the pair a connection costs over its life).
+//   rss_port_build/{fnat,rte_thash_adjust_tuple}/{ipv4,ipv6}/reta:512/fill:{round_robin,periodic}/lcores:{4,6}
+//       what the fetch above costs before the first packet: per iteration, fnat builds the
+//       rss_buckets policy of lcore 1's queue (its tables from key and RETA) and the sa_pool of one
+//       LIP bound to it, then frees both; the peer creates the rte_thash context with its lport
+//       helper and the in-use bitmap, then frees them. Counters: pool_bytes, the memory of one
+//       (LIP, lcore) (fnat: sa_pool::memory_bytes(), the policy's shared tables not counted; peer:
+//       the 8 KiB bitmap, rte_thash's context not counted), and bytes_per_lip = lcores x pool_bytes.
+//       rss_port_fetch/fnat's label and counters carry the same pool size.
 //   redirect_handoff/{fnat,dpvs}/conns:64K/burst:{1,32}
 //       per packet: classify a reply that belongs to another lcore, put it on the owner's ring, and
 //       (same thread) dequeue it there. fnat: owner from the lport (port plan), batched MP enqueue.
@@ -291,6 +299,7 @@ void rss_fetch_fnat(benchmark::State& state, fetch_case c) {
   auto e = std::make_unique<fnat_fetch_env>();
   if (auto why = make_fnat_env(c, *e); !why.empty()) return state.SkipWithError(why.c_str());
   state.SetLabel(fnat_label(*e));
+  state.counters["pool_bytes"] = static_cast<double>(e->pool->memory_bytes());
   auto& pool = *e->pool;
   const fnat::endpoint* dests = e->s.dests.data();
   std::array<std::uint16_t, fetch_batch> got{};
@@ -352,6 +361,43 @@ int thash_check(void* userdata, std::uint8_t* tuple) {
   auto* c = static_cast<thash_check_data*>(userdata);
   const std::uint16_t lport = static_cast<std::uint16_t>(tuple[c->lport_off] << 8 | tuple[c->lport_off + 1]);
   return lport >= 1025 && !c->in_use.test(lport) ? 1 : 0;
+}
+
+// rss_port_build/fnat: the policy of the case's queue and one LIP's pool over it, built and freed.
+void rss_build_fnat(benchmark::State& state, fetch_case c) {
+  const fetch_setup s = make_fetch_setup(c);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    auto policy = fnat::rss_buckets::make({.family = c.fam, .key = key(), .reta = s.reta, .queue = s.queue});
+    if (!policy) return state.SkipWithError(policy.err().what().c_str());
+    auto pool = fnat::sa_pool<fnat::rss_buckets>::make(s.lip, policy->bound_to(s.lip));
+    if (!pool) return state.SkipWithError(pool.err().what().c_str());
+    bytes = pool->memory_bytes();
+    benchmark::DoNotOptimize(std::as_const(bytes));
+  }
+  state.counters["pool_bytes"] = static_cast<double>(bytes);
+  state.counters["bytes_per_lip"] = static_cast<double>(bytes * c.lcores);
+}
+
+// rss_port_build/rte_thash_adjust_tuple: the context, its lport helper and the in-use bitmap.
+void rss_build_rte_thash(benchmark::State& state, fetch_case c) {
+  static int instance = 0;
+  const std::string name = "fnat_bench_thash_build_" + std::to_string(instance++);
+  for (auto _ : state) {
+    auto k = key();
+    std::unique_ptr<rte_thash_ctx, void (*)(rte_thash_ctx*)> ctx(
+        rte_thash_init_ctx(name.c_str(), static_cast<std::uint32_t>(k.size()),
+                           static_cast<std::uint32_t>(std::countr_zero(c.rsize)), k.data(), 0),
+        rte_thash_free_ctx);
+    if (!ctx) return state.SkipWithError("rte_thash_init_ctx failed");
+    const std::size_t off = c.fam == fnat::ip_family::v4 ? fnat::rss_input_v4_dport : fnat::rss_input_v6_dport;
+    if (rte_thash_add_helper(ctx.get(), "lport", 16, static_cast<std::uint32_t>(8 * off)) != 0)
+      return state.SkipWithError("rte_thash_add_helper failed");
+    auto check = std::make_unique<thash_check_data>();
+    benchmark::DoNotOptimize(std::as_const(check));
+  }
+  state.counters["pool_bytes"] = static_cast<double>(sizeof(thash_check_data));
+  state.counters["bytes_per_lip"] = static_cast<double>(sizeof(thash_check_data) * c.lcores);
 }
 
 struct thash_env {
@@ -691,6 +737,14 @@ void redirect_dpvs(benchmark::State& state, unsigned burst) {
           benchmark::RegisterBenchmark(("rss_port_fetch_release/fnat/" + c).c_str(), rss_fetch_release_fnat, fc);
           benchmark::RegisterBenchmark(("rss_port_fetch_release/rte_thash_adjust_tuple/" + c).c_str(),
                                        rss_fetch_release_rte_thash, fc);
+          if (occupancy == 0) {
+            const std::string b = std::string(fnat::to_string(fam)) + "/reta:512/fill:" +
+                                  std::string(fnat::to_string(fill)) + "/lcores:" + std::to_string(lcores);
+            benchmark::RegisterBenchmark(("rss_port_build/fnat/" + b).c_str(), rss_build_fnat, fc)
+                ->Unit(benchmark::kMicrosecond);
+            benchmark::RegisterBenchmark(("rss_port_build/rte_thash_adjust_tuple/" + b).c_str(), rss_build_rte_thash, fc)
+                ->Unit(benchmark::kMicrosecond);
+          }
         }
   for (unsigned burst : {1u, 32u}) {
     const std::string c = "conns:64K/burst:" + std::to_string(burst);
