@@ -85,7 +85,7 @@ struct flow_record {
 
 }  // namespace
 
-TEST_CASE("maglev live: rebuilt and published under traffic; new flows follow, established ones stay",
+TEST_CASE("maglev live: rebuilt and published under traffic, new flows follow, established ones stay",
           "[rcu][maglev]") {
   const auto configs = configurations();
   std::vector<maglev> tables;
