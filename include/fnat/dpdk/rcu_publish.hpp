@@ -49,6 +49,8 @@
 // - read(), quiescent(), online(), offline(): the reader thread `id` only; noexcept, no allocation.
 // - publish(), reclaim(), synchronize(), retired(), version(): the writer; calls are serialised by an
 //   internal mutex, so several control threads may publish (each snapshot is then whole, never mixed).
+//   The writer may read() without being a reader (to build the next snapshot from the current one):
+//   only the writer frees snapshots, so the current one cannot go away under it.
 // - A reader must not call synchronize() while online (it would wait for itself).
 #pragma once
 
