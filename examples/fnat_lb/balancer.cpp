@@ -159,6 +159,16 @@ result<void> balancer::build_shared() {
       return error(errc::exists, "service " + sc.name + ": VIP, port and protocol already served");
     sh.services.push_back(std::move(svc));
   }
+  // The live part (live.hpp): slot i = rs i, the schedulers of every worker; each worker a reader.
+  auto live = build_live(cfg_, nullptr, cfg_.global.workers.size());
+  if (!live) return live.err();
+  auto cell = dpdk::rcu_cell<lb_live>::make(
+      std::move(*live), {.max_readers = static_cast<std::uint32_t>(std::max<std::size_t>(1, cfg_.global.workers.size())),
+                         .max_retired = 64});
+  if (!cell) return cell.err();
+  sh.live.emplace(std::move(*cell));
+  for (std::size_t i = 0; i < cfg_.global.workers.size(); ++i)
+    if (auto r = sh.live->register_reader(static_cast<unsigned>(i)); !r) return r.err();
   // Rings: redirect (one per worker) and neighbour broadcast (one per worker).
   auto red = dpdk::redirect::make(*sh.plan, {.name = name_ + "_redir", .capacity = 4096});
   if (!red) return red.err();
@@ -220,6 +230,28 @@ std::string balancer::drain_and_check() {
     if (!r.empty()) leaks += "worker " + std::to_string(w->index()) + ":" + r + "\n";
   }
   return leaks;
+}
+
+result<std::string> balancer::reload(const std::string& path) {
+  if (!running_ini_)
+    return error(errc::not_supported, "reload: the running configuration did not come from a readable file (" +
+                                          cfg_.source + "); restart fnat_lb to change it");
+  auto ini = read_ini(path);
+  if (!ini) return ini.err();
+  auto next = parse_config(*ini);
+  if (!next) return next.err();
+  if (auto r = check_reloadable(*running_ini_, *ini); !r) return r.err();
+  auto live = build_live(*next, sh_->live->read(), workers_.size());
+  if (!live) return live.err();
+  if (auto r = sh_->live->publish(std::move(*live)); !r) return error(r.err().code(), "reload: " + r.err().message());
+  std::string what = describe_reload(live_cfg_, *next);
+  live_cfg_ = std::move(*next);
+  running_ini_.emplace(std::move(*ini));
+  return what;
+}
+
+void balancer::reclaim() {
+  if (sh_ && sh_->live) (void)sh_->live->reclaim();
 }
 
 std::string balancer::summary() const {

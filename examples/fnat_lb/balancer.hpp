@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,21 @@ class balancer {
   [[nodiscard]] std::span<const std::unique_ptr<worker>> workers() const noexcept { return workers_; }
   [[nodiscard]] bool running() const noexcept { return running_; }
 
+  /// SIGHUP: re-reads `path` (normally config().source), checks it whole, and publishes the new real
+  /// servers, weights and schedulers of the existing services to the running workers (live.hpp).
+  /// Established conns keep their server; new conns follow the new weights; weight 0 drains. Returns
+  /// what changed, one line per service. Errors, the running configuration unchanged: the file's
+  /// own ("FILE:LINE: ..."), a change that needs a restart (errc::not_supported, with the line),
+  /// too many distinct real servers, workers that have not passed a quiescent state for max_retired
+  /// reloads. Control thread only (not concurrent with itself). Allocates.
+  [[nodiscard]] result<std::string> reload(const std::string& path);
+  /// Frees the configurations the workers no longer read (call now and then from the control thread).
+  void reclaim();
+  /// The version of the live configuration: 1 at start, +1 per applied reload.
+  [[nodiscard]] std::uint64_t live_version() const { return sh_->live->version(); }
+  /// The configuration the workers run now (the start-up one until a reload changed it).
+  [[nodiscard]] const lb_config& live_config() const noexcept { return live_cfg_; }
+
   /// Totals, per-worker lines and drops by reason, for logs and the final summary.
   [[nodiscard]] std::string summary() const;
   /// The same as one JSON object (scripts parse it).
@@ -111,6 +127,8 @@ class balancer {
   };
 
   lb_config cfg_;
+  lb_config live_cfg_;                   // what reload() last applied (cfg_ stays: workers read it)
+  std::optional<ini_file> running_ini_;  // the file live_cfg_ came from, to tell what a reload changes
   std::unique_ptr<lb_shared> sh_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::unique_ptr<steering_holder>> steering_;  // one per port with LIPs
@@ -125,6 +143,9 @@ template <dpdk::ethdev_ops Ops>
 result<std::unique_ptr<balancer>> balancer::make(const lb_config& cfg, Ops ops, const balancer_options& opt) {
   std::unique_ptr<balancer> b(new balancer());
   b->cfg_ = cfg;
+  b->live_cfg_ = cfg;
+  if (!cfg.source.empty())
+    if (auto ini = read_ini(cfg.source)) b->running_ini_.emplace(std::move(*ini));
   b->name_ = opt.name;
   b->sh_ = std::make_unique<lb_shared>();
   b->sh_->cfg = &b->cfg_;

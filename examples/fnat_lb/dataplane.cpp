@@ -140,13 +140,9 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
     // Port group g is service g: a conn's group names its service on the per-packet path.
     auto group = w->sessions_->add_group(w->rotations_.back());
     if (!group) return error(group.err().code(), who + ": service " + svc.name + ": " + group.err().message());
-    scheduler_config sc = svc.sched;
-    sc.start = static_cast<std::uint32_t>(index);  // workers start their round robins apart
-    auto sched = any_scheduler::make(svc.backends, sc);
-    if (!sched) return error(sched.err().code(), who + ": service " + svc.name + ": " + sched.err().message());
-    w->schedulers_.push_back(std::move(*sched));
+    // The schedulers live in sh.live (one row per worker); conn counters per slot (live.hpp).
     w->rs_base_.push_back(rs_total);
-    rs_total += svc.rss.size();
+    rs_total += lb_max_slots;
   }
   w->rs_conns_ = std::make_unique<counter[]>(std::max<std::size_t>(1, rs_total));
   w->tx_.resize(sh.ports.size());
@@ -206,15 +202,20 @@ void worker::run() {
       }
     flush();
   }
+  sh_.live->online(static_cast<unsigned>(index_));
   while (!sh_.stop.load(std::memory_order_relaxed)) {
     const unsigned n = poll_once();
     if (n != 0) {
       idle_rounds_ = 0;
     } else if (backoff && ++idle_rounds_ > 16) {
       // Short sleeps once the queues stayed empty a while: small VMs and CI share their cores.
+      // Offline while asleep, so that a reload never waits for a sleeping worker.
+      sh_.live->offline(static_cast<unsigned>(index_));
       std::this_thread::sleep_for(sleep);
+      sh_.live->online(static_cast<unsigned>(index_));
     }
   }
+  sh_.live->offline(static_cast<unsigned>(index_));
   flush();
   publish();
 }
@@ -266,6 +267,14 @@ unsigned worker::poll_once() {
 }
 
 void worker::process_burst(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, bool redirected) {
+  // The live configuration for this burst (live.hpp): one load now, a quiescent state when the burst
+  // is done, after which this worker holds no pointer into it.
+  live_ = sh_.live->read();
+  const struct burst_end {
+    dpdk::rcu_cell<lb_live>& cell;
+    unsigned id;
+    ~burst_end() { cell.quiescent(id); }
+  } end_of_burst{*sh_.live, static_cast<unsigned>(index_)};
   const lb_port& lp = sh_.ports[port];
   // Scratch of the burst, kept in the worker: as locals they would be zeroed (default member
   // initialisers) on every burst, 7 KiB of stores for nothing.
@@ -361,7 +370,8 @@ void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction di
   if (info.proto == ipproto::tcp && (info.tcp_flags & tcp_flag::syn) != 0)  // a SYN again, or the SYN-ACK
     if (const std::uint16_t bound = sh_.services[c.group].mss_clamp; bound != 0) clamp_syn_mss(m, info, bound);
   if (dir == direction::inbound) {
-    if (forward(m, info, c.out().reversed(), sh_.services[c.group].rss[c.tag].to)) stats_.inbound.add();
+    const lb_slot& rs = live_->services[c.group].slots[c.tag];  // the conn's server, stable across reloads
+    if (forward(m, info, c.out().reversed(), egress{rs.next_hop, rs.port})) stats_.inbound.add();
   } else {
     const next_hop nh = sh_.cfg->routes.lookup(c.in().saddr);
     if (forward(m, info, c.in().reversed(), egress{nh.addr, nh.port})) stats_.outbound.add();
@@ -401,12 +411,14 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   }
   const lb_service& svc = sh_.services[*svc_index];
   const std::uint64_t flow_hash = hash_bytes(info.tuple.saddr.raw().data(), 16, info.tuple.sport);
-  const pick_result pick = schedulers_[*svc_index].pick(flow_hash);
+  const pick_result pick = live_->sched[index_][*svc_index].pick(flow_hash);
   if (!pick) {
     drop(m, lb_drop::no_real_server);
     return;
   }
-  const lb_real_server& rs = svc.rss[pick.index];
+  const lb_live_service& live_svc = live_->services[*svc_index];
+  const std::uint32_t slot = live_svc.slot_of[pick.index];
+  const lb_slot& rs = live_svc.slots[slot];
   std::uint8_t state;
   std::uint64_t timeout;
   if (info.proto == ipproto::tcp) {
@@ -422,7 +434,7 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
                            .group = *svc_index,
                            .state = state,
                            .timeout = timeout,
-                           .tag = static_cast<std::uint32_t>(pick.index)};
+                           .tag = slot};
   const lb_sessions::open_result opened = sessions_->open_with_hash(rq, in_hash);
   if (!opened) {
     switch (opened.why) {
@@ -435,9 +447,9 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
     return;
   }
   stats_.conns_created.add();
-  rs_conns_[rs_base_[*svc_index] + pick.index].add();
+  rs_conns_[rs_base_[*svc_index] + slot].add();
   if (svc.mss_clamp != 0 && info.proto == ipproto::tcp) clamp_syn_mss(m, info, svc.mss_clamp);
-  if (forward(m, info, opened.session->out().reversed(), rs.to)) stats_.inbound.add();
+  if (forward(m, info, opened.session->out().reversed(), egress{rs.next_hop, rs.port})) stats_.inbound.add();
 }
 
 bool worker::forward(rte_mbuf* m, packet_info& info, const inet_tuple& to, const egress& e) {
@@ -626,7 +638,8 @@ void worker::handle_icmp_error(std::uint16_t port, rte_mbuf* m, packet_info& inf
     }
     e = egress{nh.addr, nh.port};
   } else {  // to the real server, as the LIP's
-    e = sh_.services[c.group].rss[c.tag].to;
+    const lb_slot& rs = live_->services[c.group].slots[c.tag];
+    e = egress{rs.next_hop, rs.port};
   }
   const rewrite_result r = translate_icmp_error(head, info, err, translated_quote(hit.dir, c.in(), c.out()));
   if (!r.ok()) {

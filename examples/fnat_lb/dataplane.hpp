@@ -61,11 +61,13 @@
 #include <fnat/core/toeplitz.hpp>
 #include <fnat/dpdk/memory.hpp>
 #include <fnat/dpdk/packet.hpp>
+#include <fnat/dpdk/rcu_publish.hpp>
 #include <fnat/dpdk/redirect.hpp>
 #include <fnat/dpdk/reply_steering.hpp>
 
 #include "fnat_lb/config.hpp"
 #include "fnat_lb/flat_map.hpp"
+#include "fnat_lb/live.hpp"
 #include "fnat_lb/stats.hpp"
 
 namespace fnat::lb {
@@ -106,7 +108,7 @@ struct lb_traits : session_table_traits {
 };
 /// A conn's application data beyond the session's own fields: none. The service is the session's
 /// port group (one LIP rotation per service, registered in service order) and the real server's
-/// index is its hot `tag`, so everything a forwarded packet reads sits in the lines the lookup
+/// slot (live.hpp: a stable id that survives reloads) is its hot `tag`, so everything a forwarded packet reads sits in the lines the lookup
 /// fetches. The next hop towards the client is looked up per outbound packet (a few compares over
 /// the connected networks) rather than kept here, where it would cost a cache line per packet.
 struct lb_payload {};
@@ -215,6 +217,10 @@ struct lb_shared {
   std::uint16_t burst = 32;
   std::atomic<bool> stop{false};
   std::uint32_t frag_key = 0;  ///< secret of fragment_home (core/fragment.hpp), the same for every worker
+  /// The real servers and schedulers of the services, replaced while the workers run (live.hpp): a
+  /// worker reads it once per burst (reader id = worker index) and is quiescent after each burst.
+  /// `services[s].rss` above is the start-up configuration; a conn's tag is a slot of this one.
+  std::optional<dpdk::rcu_cell<lb_live>> live;
 };
 
 /// Per-LIP pool gauges of one worker (telemetry's /fnat/sapool).
@@ -256,7 +262,8 @@ class worker {
   [[nodiscard]] const worker_stats& stats() const noexcept { return stats_; }
   [[nodiscard]] worker_stats& stats() noexcept { return stats_; }
   [[nodiscard]] std::span<const lip_gauges> lip_stats() const noexcept { return {lip_gauges_.get(), lips_}; }
-  /// Conns created per (service, real server), for /fnat/services.
+  /// Conns created per (service, real-server slot), for /fnat/services; slot i is the configuration's
+  /// rs i until the first reload (live.hpp). Requires rs < lb_max_slots.
   [[nodiscard]] const counter& rs_conns(std::size_t service, std::size_t rs) const noexcept {
     return rs_conns_[rs_base_[service] + rs];
   }
@@ -335,7 +342,7 @@ class worker {
   std::optional<lb_neighbours> neigh_;
   std::vector<std::unique_ptr<lb_sa_pool>> sa_pools_;  // per LIP (lb_shared::lips order)
   std::vector<lb_rotation> rotations_;                 // per service; the sessions' port groups (never moved)
-  std::vector<any_scheduler> schedulers_;              // per service
+  const lb_live* live_ = nullptr;                       // this burst's snapshot (sh_.live)
   std::vector<tx_buffer> tx_;                          // per port
   burst_scratch scratch_;
   std::array<std::uint64_t, tcp_state_count> tcp_ticks_{};

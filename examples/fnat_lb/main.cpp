@@ -6,7 +6,10 @@
 // EAL arguments come first (lcores, devices, memory); after "--", the balancer's own. --check loads
 // and checks the configuration, prints it and exits. SIGINT or SIGTERM stop the workers; the
 // balancer then prints a summary, expires every conn, checks that every port pool is whole and no
-// conn object is left (the leak check), and exits 0 (3 when the leak check fails).
+// conn object is left (the leak check), and exits 0 (3 when the leak check fails). SIGHUP re-reads
+// FILE and applies what changed in the real servers of its services (docs/OPERATIONS.md, "Reload");
+// a file with an error, or a change that needs a restart, is reported with its line and changes
+// nothing.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -29,6 +32,10 @@ namespace {
 std::atomic<bool> quit{false};
 
 void on_signal(int) { quit.store(true); }
+
+std::atomic<bool> hangup{false};
+
+void on_hangup(int) { hangup.store(true); }
 
 void usage(const char* prog) {
   std::fprintf(stderr,
@@ -87,6 +94,7 @@ int main(int argc, char** argv) {
   rte_log_set_level(fnat::lb::log_type(), static_cast<std::uint32_t>(cfg->global.log));
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_hangup);
 
   int rc = 0;
   {
@@ -114,6 +122,20 @@ int main(int argc, char** argv) {
     auto next_stats = std::chrono::steady_clock::now() + std::chrono::seconds(stats_interval);
     while (!quit.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      b.reclaim();
+      if (hangup.exchange(false)) {
+        auto r = b.reload(config_path);
+        if (r) {
+          FNAT_LB_LOG(NOTICE, "reload %s: applied (version %llu): %s", config_path.c_str(),
+                      static_cast<unsigned long long>(b.live_version()), r->c_str());
+          std::printf("fnat_lb: reload applied (version %llu)\n%s", static_cast<unsigned long long>(b.live_version()),
+                      r->c_str());
+        } else {
+          FNAT_LB_LOG(ERR, "reload refused, running configuration kept: %s\n", r.err().message().c_str());
+          std::printf("fnat_lb: reload refused, running configuration kept: %s\n", r.err().message().c_str());
+        }
+        std::fflush(stdout);
+      }
       if (stats_interval != 0 && std::chrono::steady_clock::now() >= next_stats) {
         std::printf("%s", b.summary().c_str());
         std::fflush(stdout);

@@ -9,6 +9,7 @@
 #include "fnat/dpdk/memory.hpp"
 #include "fnat/dpdk/nic_model.hpp"
 #include "fnat/dpdk/packet.hpp"
+#include "fnat/dpdk/rcu_publish.hpp"
 #include "fnat/dpdk/redirect.hpp"
 #include "fnat/dpdk/reply_steering.hpp"
 #include "fnat/dpdk/rss.hpp"

@@ -195,6 +195,8 @@ class inprocess_rig {
   }
 
   lb::balancer& lb() { return *lb_; }
+  /// The INI file the balancer was started from (tests of reload write variants of it).
+  const std::string& config_path() const { return cfg_path_; }
   const mac_addr& client_mac() const { return cmac_; }
   const mac_addr& server_mac() const { return smac_; }
 
