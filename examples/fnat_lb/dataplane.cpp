@@ -1141,8 +1141,9 @@ bool worker::ca_inbound(rte_mbuf* m, packet_info& info, lb_conn& c, const lb_ser
   if (std::size_t{info.l4_off} + 20 > seg_end) return true;  // parse keeps the TCP header in the first segment
   auto* tcp = rte_pktmbuf_mtod_offset(m, std::uint8_t*, info.l4_off);
   const std::uint8_t fl = info.tcp_flags;
+  const bool syn = (fl & tcp_flag::syn) != 0 && (fl & tcp_flag::ack) == 0;
   if (svc.client_address == client_address_mode::toa) {
-    const bool syn = (fl & tcp_flag::syn) != 0 && (fl & tcp_flag::ack) == 0;
+    if (syn) c.data.syn_ack_seen = false;  // a new handshake (or this one again): wait for its SYN-ACK
     const bool acks_syn_ack = c.data.syn_ack_seen && (fl & tcp_flag::ack) != 0 &&
                               (fl & (tcp_flag::syn | tcp_flag::rst)) == 0 && load_be32(tcp + 8) == c.data.server_next;
     if (syn || acks_syn_ack) ca_toa(m, info, c, st);
@@ -1150,8 +1151,13 @@ bool worker::ca_inbound(rte_mbuf* m, packet_info& info, lb_conn& c, const lb_ser
   }
   seq_adjust& sa = c.data.seq;
   const std::uint32_t seq = load_be32(tcp + 4);
-  if ((fl & tcp_flag::syn) != 0 && (fl & tcp_flag::ack) == 0 && !c.data.header_sent)
-    sa.insert_inbound(seq + 1, c.data.header_len);  // the client's first data byte follows its ISN
+  if (syn && ((sa.flags & seq_adjust::in_on) == 0 || sa.in_start != seq + 1)) {
+    // The client's first data byte follows its ISN. A SYN with another ISN reopens the conn (its tuple
+    // came back while the conn lingered in TIME_WAIT): a new byte stream, nothing of the old shift.
+    sa = seq_adjust{};
+    sa.insert_inbound(seq + 1, c.data.header_len);
+    c.data.header_sent = false;
+  }
   const std::uint32_t first = seq + ((fl & tcp_flag::syn) != 0 ? 1u : 0u);
   const bool carry = info.frame_len > info.payload_off && (sa.flags & seq_adjust::in_unbounded) == 0 && first == sa.in_start;
   if (carry) {

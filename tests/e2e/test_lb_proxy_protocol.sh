@@ -84,6 +84,16 @@ EOF
 done
 e2e_lb_start "$cfg" "$WORKERS"
 
+# phase_drops NAME: logs the drop counters that moved since the last call (which phase dropped what).
+last_stats=$(tel /fnat/stats)
+phase_drops() {
+  local now moved
+  now=$(tel /fnat/stats) || return 0
+  moved=$(jeval '", ".join("%s+%d" % (k[5:], j[1][k] - j[0][k]) for k in j[1] if k.startswith("drop_") and j[1][k] != j[0][k])' \
+    "$last_stats" "$now")
+  e2e_log "$1: drops ${moved:-none}"
+  last_stats=$now
+}
 pp_logs() { cat "$E2E_DIR"/pp1/access.log "$E2E_DIR"/pp2/access.log 2>/dev/null; }
 cl() { ip netns exec "$FNAT_NS_CLIENT" "$@"; }
 
@@ -108,7 +118,9 @@ check_client() {
   check_eq "$name: ... and a LIP as the TCP peer (FullNAT)" "$peer_ok" "$n"
 }
 check_client ipv4 "http://$FNAT_VIP4" "$FNAT_CLIENT4" "$FNAT_LIP4"
+phase_drops ipv4
 check_client ipv6 "http://[$FNAT_VIP6]" "$FNAT_CLIENT6" "$FNAT_LIP6"
+phase_drops ipv6
 
 # ---- 2: several MB each way ---------------------------------------------------------------------
 want_big=$(sha256sum <"$BIG" | cut -d' ' -f1)
@@ -123,6 +135,7 @@ for fam in 4 6; do
   stored=$(ls "$E2E_DIR"/pp[12]/html/up/ipv$fam.bin 2>/dev/null | head -1)
   check_eq "IPv$fam: ... and what the server stored is what the client sent (SHA-256)" \
     "$( [ -n "$stored" ] && sha256sum <"$stored" | cut -d' ' -f1)" "$want_up"
+  phase_drops "IPv$fam transfers"
 done
 
 # ---- 3: UDP, a v2 header on each datagram (socat echoes it back) ------------------------------------
@@ -156,6 +169,7 @@ out=$(udp_check)
 printf '%s\n' "$out" | grep -v '^ok ' | head -5 | sed 's/^/    /'
 check_eq "UDP: 5 datagrams echoed with a strictly parsed v2 header (the client's address and port, the VIP) in front" \
   "$(printf '%s\n' "$out" | sed -n 's/^ok //p')" 5
+phase_drops udp
 
 # ---- 4: telemetry, then the stop ---------------------------------------------------------------
 if command -v nft >/dev/null; then

@@ -11,6 +11,8 @@
 //    first segment carries the header again;
 //  - the server's ACK and SACK blocks reach the client shifted back exactly (an ack inside the
 //    header acknowledges none of the client's bytes);
+//  - a SYN with a new ISN on the conn's tuple (reopened from TIME_WAIT) starts a new stream: its
+//    first byte gets the header, nothing of the old shift remains;
 //  - UDP (v2): a header in front of every datagram;
 //  - TOA: the option in the SYN and in the segments that acknowledge the SYN-ACK, not after.
 #include <catch2/catch.hpp>
@@ -235,6 +237,22 @@ void pp_tcp_flow(inprocess_rig& rig, flow& f, const frame& hdr) {
     want.seq = c0 + 1 + L1 + L2 + H;
     through(rig, false, s, want, "client FIN");
   }
+  // The tuple comes back with a new ISN while the conn lingers (a SYN reopens it): a new byte
+  // stream, with its own header in front of its first byte and nothing of the old shift.
+  {
+    const std::uint32_t c1 = c0 + 0x01000000u;
+    const frame_spec syn = from_client(f, rig, tcp_flags::syn, c1, 0, {}, mss_opts(1460));
+    through(rig, false, syn, at_server(f, rig, syn), "SYN reopening the conn");
+    const frame_spec s = from_client(f, rig, tcp_flags::ack | tcp_flags::psh, c1 + 1, s0 + 100, d2);
+    frame_spec want = at_server(f, rig, s);
+    want.payload = hdr;
+    want.payload.insert(want.payload.end(), d2.begin(), d2.end());
+    through(rig, false, s, want, "first data segment of the reopened conn");
+    const frame_spec s2 = from_client(f, rig, tcp_flags::ack | tcp_flags::psh, c1 + 1 + L2, s0 + 100, d1);
+    frame_spec want2 = at_server(f, rig, s2);
+    want2.seq = c1 + 1 + L2 + H;
+    through(rig, false, s2, want2, "second data segment of the reopened conn");
+  }
 }
 
 flow make_flow(bool v6, bool tcp, int i) {
@@ -263,9 +281,9 @@ TEST_CASE("client_address = proxy_protocol_v2: TCP header in front of the first 
     flow f = make_flow(v6, true, v6 ? 1 : 0);
     pp_tcp_flow(rig, f, pp_v2(f, 80));
     const std::size_t svc = v6 ? web6 : web;
-    CHECK(ca_total(rig, svc, &lb::client_address_stats::pp_headers) == 2);
+    CHECK(ca_total(rig, svc, &lb::client_address_stats::pp_headers) == 3);
     CHECK(ca_total(rig, svc, &lb::client_address_stats::pp_again) == 1);
-    CHECK(ca_total(rig, svc, &lb::client_address_stats::translated) == 10);
+    CHECK(ca_total(rig, svc, &lb::client_address_stats::translated) == 13);
 
     // UDP: every datagram towards the server carries the header; replies cross unchanged.
     flow u = make_flow(v6, false, v6 ? 3 : 2);
@@ -305,7 +323,7 @@ TEST_CASE("client_address = proxy_protocol_v1: the text line in front of the fir
     CHECK(std::string(hdr.begin(), hdr.end()) ==
           (v6 ? "PROXY TCP6 2001:2:0:9::6 2001:2:0:3::100 31005 80\r\n" : "PROXY TCP4 198.19.0.5 198.18.1.100 31004 80\r\n"));
     pp_tcp_flow(rig, f, hdr);
-    CHECK(ca_total(rig, v6 ? web6 : web, &lb::client_address_stats::pp_headers) == 2);
+    CHECK(ca_total(rig, v6 ? web6 : web, &lb::client_address_stats::pp_headers) == 3);
   }
   CHECK(rig.all_drops() == 0);
   CHECK(rig.lb().drain_and_check().empty());
