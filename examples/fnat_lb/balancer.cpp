@@ -135,6 +135,7 @@ result<void> balancer::build_shared() {
     svc.sched = sc.scheduler_cfg();
     svc.backends = sc.backends();
     svc.mss_clamp = sc.mss_clamp;
+    svc.client_address = sc.client_address;
     for (const real_server& rs : sc.rss) {
       const next_hop nh = cfg_.routes.lookup(rs.addr.addr);
       if (!nh) return error(errc::invalid_argument, "service " + sc.name + ": no route to " + rs.addr.to_string());

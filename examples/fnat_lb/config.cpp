@@ -35,6 +35,15 @@ std::string_view to_string(steering_mode m) noexcept {
   }
   return "unknown";
 }
+std::string_view to_string(client_address_mode m) noexcept {
+  switch (m) {
+    case client_address_mode::none: return "none";
+    case client_address_mode::toa: return "toa";
+    case client_address_mode::proxy_protocol_v1: return "proxy_protocol_v1";
+    case client_address_mode::proxy_protocol_v2: return "proxy_protocol_v2";
+  }
+  return "unknown";
+}
 std::string_view to_string(syn_refusal r) noexcept { return r == syn_refusal::drop ? "drop" : "rst"; }
 std::string_view to_string(idle_policy p) noexcept { return p == idle_policy::busy ? "busy" : "backoff"; }
 std::string_view to_string(log_level l) noexcept {
@@ -676,7 +685,7 @@ class parser {
   // ---- [service NAME] ----
   struct service_extra {
     const ini_section* sec = nullptr;
-    located vip, vport, proto, scheduler, table_size, mss_clamp;
+    located vip, vport, proto, scheduler, table_size, mss_clamp, client_address;
     std::vector<located> lips, rss;
   };
 
@@ -745,6 +754,20 @@ class parser {
                     x.mss_clamp = l;
                     return uint_key(0, 65535, [&](std::uint64_t v) { s.mss_clamp = static_cast<std::uint16_t>(v); })(l);
                   }},
+                 {"client_address",
+                  [&](located l) {
+                    x.client_address = l;
+                    return value<client_address_mode>(
+                        l,
+                        [](std::string_view v) {
+                          return parse_word<client_address_mode>(
+                              v, {{"none", client_address_mode::none},
+                                  {"toa", client_address_mode::toa},
+                                  {"proxy_protocol_v1", client_address_mode::proxy_protocol_v1},
+                                  {"proxy_protocol_v2", client_address_mode::proxy_protocol_v2}});
+                        },
+                        [&](client_address_mode m) { s.client_address = m; });
+                  }},
              },
              {
                  {"lip",
@@ -796,6 +819,13 @@ class parser {
                                    " host must accept; give " + std::to_string(least) +
                                    "..65535, or 0 to turn clamping off");
     }
+    if (s.proto == ipproto::udp && (s.client_address == client_address_mode::toa ||
+                                    s.client_address == client_address_mode::proxy_protocol_v1))
+      return at(x.client_address, std::string(s.client_address == client_address_mode::toa
+                                                  ? "TOA is a TCP option"
+                                                  : "Proxy Protocol v1 is defined for TCP only") +
+                                      "; a UDP service takes client_address = proxy_protocol_v2 (a header on each "
+                                      "datagram) or none");
     if (have_table && s.scheduler != scheduler_kind::maglev)
       return at(x.table_size, "only scheduler = maglev has a table; remove this line or set scheduler = maglev");
     if (auto sch = any_scheduler::make(s.backends(), s.scheduler_cfg()); !sch)
@@ -997,6 +1027,7 @@ std::string lb_config::describe() const {
       if (r.weight != 1) s.append("*").append(std::to_string(r.weight));
     }
     if (v.mss_clamp != 0) s += ", mss_clamp " + std::to_string(v.mss_clamp);
+    if (v.client_address != client_address_mode::none) s += ", client_address " + std::string(to_string(v.client_address));
     s += "\n";
   }
   return s;

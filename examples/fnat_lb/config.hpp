@@ -13,7 +13,7 @@
 //   [port NAME]           one per DPDK port, NAME as rte_eth_dev_get_port_by_name knows it:
 //                         role, address (repeatable: ADDRESS/PREFIX), gateway (one per family),
 //                         neighbour (repeatable: ADDRESS MAC), mtu
-//   [service NAME]        vip, vport, proto, scheduler, maglev_table_size, mss_clamp, lip (repeatable),
+//   [service NAME]        vip, vport, proto, scheduler, maglev_table_size, mss_clamp, client_address, lip (repeatable),
 //                         rs (repeatable: ADDRESS:PORT or [IPV6]:PORT, then optionally weight=N)
 // '#' starts a comment (anywhere on a line); keys that take several values are simply repeated, one
 // value per line, kept in order.
@@ -204,6 +204,10 @@ struct real_server {
   unsigned line = 0;
 };
 
+/// service_config::client_address.
+enum class client_address_mode : std::uint8_t { none, toa, proxy_protocol_v1, proxy_protocol_v2 };
+[[nodiscard]] std::string_view to_string(client_address_mode m) noexcept;
+
 /// [service NAME].
 struct service_config {
   std::string name;
@@ -225,6 +229,11 @@ struct service_config {
   /// lowered to this bound (core/tcp_mss.hpp); 0 = off (the default). 536..65535 for IPv4,
   /// 1220..65535 for IPv6.
   std::uint16_t mss_clamp = 0;
+  /// How the real servers learn the client's address and port (issue 18): none (the default),
+  /// toa (a TCP option in the SYN and the segments acknowledging the SYN-ACK, core/toa.hpp),
+  /// proxy_protocol_v1 (TCP only) or proxy_protocol_v2 (TCP: in front of the client's first byte;
+  /// UDP: in front of every datagram towards the server), core/proxy_protocol.hpp.
+  client_address_mode client_address = client_address_mode::none;
 
   [[nodiscard]] ip_family family() const noexcept { return vip.addr.family(); }
   /// What any_scheduler::make takes for this service: one backend per rs, identity backend_id(rs).

@@ -14,8 +14,10 @@
 #include <thread>
 #include <type_traits>
 
+#include <fnat/core/proxy_protocol.hpp>
 #include <fnat/core/tcp_mss.hpp>
 #include <fnat/core/tcp_reset.hpp>
+#include <fnat/core/toa.hpp>
 #include <fnat/dpdk/rx_checksum.hpp>
 
 namespace fnat::lb {
@@ -145,6 +147,7 @@ result<std::unique_ptr<worker>> worker::make(lb_shared& sh, std::size_t index, i
     rs_total += lb_max_slots;
   }
   w->rs_conns_ = std::make_unique<counter[]>(std::max<std::size_t>(1, rs_total));
+  w->ca_stats_ = std::make_unique<client_address_stats[]>(std::max<std::size_t>(1, sh.services.size()));
   w->tx_.resize(sh.ports.size());
 
   // First packets: sources we never accept (our own addresses, the broadcasts of our networks),
@@ -369,6 +372,9 @@ void worker::handle_hit(rte_mbuf* m, packet_info& info, lb_conn& c, direction di
   }
   if (info.proto == ipproto::tcp && (info.tcp_flags & tcp_flag::syn) != 0)  // a SYN again, or the SYN-ACK
     if (const std::uint16_t bound = sh_.services[c.group].mss_clamp; bound != 0) clamp_syn_mss(m, info, bound);
+  if (const lb_service& svc = sh_.services[c.group]; svc.client_address != client_address_mode::none) [[unlikely]] {
+    if (!(dir == direction::inbound ? ca_inbound(m, info, c, svc) : ca_outbound(m, info, c, svc))) return;
+  }
   if (dir == direction::inbound) {
     const lb_slot& rs = live_->services[c.group].slots[c.tag];  // the conn's server, stable across reloads
     if (forward(m, info, c.out().reversed(), egress{rs.next_hop, rs.port})) stats_.inbound.add();
@@ -449,6 +455,10 @@ void worker::handle_miss(std::uint16_t port, rte_mbuf* m, packet_info& info, boo
   stats_.conns_created.add();
   rs_conns_[rs_base_[*svc_index] + slot].add();
   if (svc.mss_clamp != 0 && info.proto == ipproto::tcp) clamp_syn_mss(m, info, svc.mss_clamp);
+  if (svc.client_address != client_address_mode::none) [[unlikely]] {
+    ca_open(*opened.session, svc);
+    if (!ca_inbound(m, info, *opened.session, svc)) return;
+  }
   if (forward(m, info, opened.session->out().reversed(), egress{rs.next_hop, rs.port})) stats_.inbound.add();
 }
 
@@ -1035,6 +1045,198 @@ void worker::clamp_syn_mss(rte_mbuf* m, const packet_info& info, std::uint16_t b
     case mss_status::malformed: stats_.mss_malformed.add(); break;
     default: break;  // at or below the bound, or no MSS option: nothing to lower
   }
+}
+
+// ---- client address: Proxy Protocol and TOA (issue 18) --------------------------------------------
+//
+// FullNAT hides the client behind a LIP; a service with client_address tells its real servers who
+// the client is. Proxy Protocol (TCP): at open, the conn's client space is shifted by the header's
+// length H from the client's first data byte on (seq_adjust::insert_inbound(ISN + 1, H)). The
+// segment whose data starts there gets the header in front of its data, and so does each
+// retransmission of it; every later inbound seq moves by H, every outbound ack and SACK edge back by
+// H (seq_adjust::apply). The servers' SYN-ACK MSS is lowered so that H plus a full segment fit the
+// server link. UDP (v2 only): a header in front of every datagram towards the servers. TOA: the
+// option goes into the SYN and into the segments that acknowledge the SYN-ACK (ack == server ISN + 1,
+// not SYN, not RST), as DPVS's tcp_fnat_in_handler does: the toa module reads it from the segment
+// that completes the handshake, or the first data segment when that ACK was lost; a segment with no
+// room crosses without it (counted). Growth needs room in the mbuf's first segment: a header that
+// does not fit is a counted drop (the client retransmits), never a truncated segment.
+
+namespace {
+
+// The frame of `m` with `grow` more bytes of room after info.frame_len in its first (only) segment;
+// empty when there is no such room (chained mbufs are not grown).
+std::span<std::uint8_t> frame_room(rte_mbuf* m, const packet_info& info, std::size_t grow) noexcept {
+  if (m->nb_segs != 1) return {};
+  const std::size_t cap = std::size_t{rte_pktmbuf_data_len(m)} + rte_pktmbuf_tailroom(m);
+  if (info.frame_len + grow > cap) return {};
+  return {rte_pktmbuf_mtod(m, std::uint8_t*), cap};
+}
+
+// The mbuf's lengths follow the frame after an insertion (Ethernet padding, if any, is gone).
+void fit_to_frame(rte_mbuf* m, const packet_info& info) noexcept {
+  m->data_len = static_cast<std::uint16_t>(info.frame_len);
+  m->pkt_len = info.frame_len;
+}
+
+enum class udp_insert : std::uint8_t { ok, no_room, bad_checksum, too_big };
+
+// Puts `data` in front of a parsed UDP datagram's payload: UDP and IP lengths grow (IPv4 header
+// checksum updated incrementally), the UDP checksum is recomputed in full after the old one verified
+// (an odd-length insertion moves every payload byte within its 16-bit word: no O(1) update); an IPv4
+// datagram sent without a checksum (0) stays without. Refusals change nothing. O(frame length).
+udp_insert insert_udp_payload(std::span<std::uint8_t> frame, packet_info& info, std::span<const std::uint8_t> data) noexcept {
+  const std::size_t n = data.size();
+  if (info.frame_len + n > frame.size()) return udp_insert::no_room;
+  const bool v4 = info.family == ip_family::v4;
+  const std::size_t ip_len = info.frame_len - info.l3_off;
+  if (info.l4_len() + n > 65535 || (v4 && ip_len + n > 65535)) return udp_insert::too_big;
+  std::uint8_t* const base = frame.data();
+  if (!l4_checksum_ok(std::span<const std::uint8_t>(base, info.frame_len), info)) return udp_insert::bad_checksum;
+  std::uint8_t* const udp = base + info.l4_off;
+  const bool no_sum = v4 && load_raw16(udp + 6) == 0;
+  std::memmove(base + info.payload_off + n, base + info.payload_off, info.frame_len - info.payload_off);
+  std::memcpy(base + info.payload_off, data.data(), n);
+  std::uint8_t* const ip = base + info.l3_off;
+  if (v4) {
+    const std::uint16_t old_tl = load_raw16(ip + 2), new_tl = hton16(static_cast<std::uint16_t>(ip_len + n));
+    store(ip + 2, new_tl);
+    store(ip + 10, csum_update16(load_raw16(ip + 10), old_tl, new_tl));
+  } else {
+    store(ip + 4, hton16(static_cast<std::uint16_t>(ip_len + n - ipv6_hdr_len)));
+  }
+  info.frame_len = static_cast<std::uint32_t>(info.frame_len + n);
+  store_be16(udp + 4, static_cast<std::uint16_t>(info.l4_len()));
+  store(udp + 6, std::uint16_t{0});
+  if (!no_sum) {
+    const std::span<const std::uint8_t> whole(base, info.frame_len);
+    std::uint16_t sum = internet_checksum({udp, info.l4_len()}, l4_pseudo_header_sum(whole, info));
+    if (sum == 0) sum = 0xffff;  // 0 means "none" in UDP (RFC 768); its complement is the same sum
+    store(udp + 6, sum);
+  }
+  return udp_insert::ok;
+}
+
+}  // namespace
+
+std::size_t worker::ca_header(const lb_conn& c, const lb_service& svc, std::span<std::uint8_t> out) const noexcept {
+  // The client as it connected: its address and port, and the VIP:vport it asked for.
+  const inet_tuple& in = c.in();
+  const endpoint src{in.saddr, ntoh16(in.sport)}, dst{in.daddr, ntoh16(in.dport)};
+  if (svc.client_address == client_address_mode::proxy_protocol_v1) return encode_proxy_v1(out, src, dst);
+  return encode_proxy_v2(out, src, dst, c.proto);
+}
+
+void worker::ca_open(lb_conn& c, const lb_service& svc) {
+  c.data = lb_payload{};  // conn objects are reused: nothing of a previous conn may survive
+  if (c.proto != ipproto::tcp || svc.client_address == client_address_mode::toa) return;
+  std::array<std::uint8_t, proxy_v1_max_len + 1> hdr;
+  c.data.header_len = static_cast<std::uint8_t>(ca_header(c, svc, hdr));  // the shift starts at the SYN (ca_inbound)
+}
+
+bool worker::ca_inbound(rte_mbuf* m, packet_info& info, lb_conn& c, const lb_service& svc) {
+  client_address_stats& st = ca_stats_[c.group];
+  std::array<std::uint8_t, proxy_v1_max_len + 1> hdr;
+  if (info.proto == ipproto::udp) {  // proxy_protocol_v2 (the configuration allows nothing else)
+    const std::size_t n = ca_header(c, svc, hdr);
+    const std::span<std::uint8_t> room = frame_room(m, info, n);
+    const udp_insert r = room.empty() ? udp_insert::no_room : insert_udp_payload(room, info, {hdr.data(), n});
+    if (r != udp_insert::ok) {
+      (r == udp_insert::bad_checksum ? st.refused : st.no_room).add();
+      drop(m, r == udp_insert::bad_checksum ? lb_drop::client_address_refused : lb_drop::client_address_no_room);
+      return false;
+    }
+    fit_to_frame(m, info);
+    st.pp_headers.add();
+    return true;
+  }
+  const std::size_t seg_end = std::min<std::size_t>(rte_pktmbuf_data_len(m), info.frame_len);
+  if (std::size_t{info.l4_off} + 20 > seg_end) return true;  // parse keeps the TCP header in the first segment
+  auto* tcp = rte_pktmbuf_mtod_offset(m, std::uint8_t*, info.l4_off);
+  const std::uint8_t fl = info.tcp_flags;
+  const bool syn = (fl & tcp_flag::syn) != 0 && (fl & tcp_flag::ack) == 0;
+  if (svc.client_address == client_address_mode::toa) {
+    if (syn) c.data.syn_ack_seen = false;  // a new handshake (or this one again): wait for its SYN-ACK
+    const bool acks_syn_ack = c.data.syn_ack_seen && (fl & tcp_flag::ack) != 0 &&
+                              (fl & (tcp_flag::syn | tcp_flag::rst)) == 0 && load_be32(tcp + 8) == c.data.server_next;
+    if (syn || acks_syn_ack) ca_toa(m, info, c, st);
+    return true;
+  }
+  seq_adjust& sa = c.data.seq;
+  const std::uint32_t seq = load_be32(tcp + 4);
+  if (syn && ((sa.flags & seq_adjust::in_on) == 0 || sa.in_start != seq + 1)) {
+    // The client's first data byte follows its ISN. A SYN with another ISN reopens the conn (its tuple
+    // came back while the conn lingered in TIME_WAIT): a new byte stream, nothing of the old shift.
+    sa = seq_adjust{};
+    sa.insert_inbound(seq + 1, c.data.header_len);
+    c.data.header_sent = false;
+  }
+  const std::uint32_t first = seq + ((fl & tcp_flag::syn) != 0 ? 1u : 0u);
+  const bool carry = info.frame_len > info.payload_off && (sa.flags & seq_adjust::in_unbounded) == 0 && first == sa.in_start;
+  if (carry) {
+    const std::size_t n = ca_header(c, svc, hdr);
+    const std::span<std::uint8_t> room = frame_room(m, info, n);
+    const tcp_option_error r = room.empty() ? tcp_option_error::no_buffer_room
+                                            : insert_tcp_payload(room, info, {hdr.data(), n}, {.capacity = room.size()});
+    if (r != tcp_option_error::none) {
+      const bool full = r == tcp_option_error::no_buffer_room || r == tcp_option_error::too_big;
+      (full ? st.no_room : st.refused).add();
+      drop(m, full ? lb_drop::client_address_no_room : lb_drop::client_address_refused);
+      return false;
+    }
+    fit_to_frame(m, info);
+    st.pp_headers.add();
+    if (c.data.header_sent) st.pp_again.add();
+    c.data.header_sent = true;
+  }
+  if (sa.apply({tcp, info.frame_len - info.l4_off}, direction::inbound, !carry) != tcp_option_error::none) {
+    st.refused.add();
+    drop(m, lb_drop::client_address_refused);
+    return false;
+  }
+  st.translated.add();
+  return true;
+}
+
+bool worker::ca_outbound(rte_mbuf* m, packet_info& info, lb_conn& c, const lb_service& svc) {
+  if (info.proto != ipproto::tcp) return true;
+  client_address_stats& st = ca_stats_[c.group];
+  const std::size_t seg_end = std::min<std::size_t>(rte_pktmbuf_data_len(m), info.frame_len);
+  if (std::size_t{info.l4_off} + 20 > seg_end) return true;
+  auto* tcp = rte_pktmbuf_mtod_offset(m, std::uint8_t*, info.l4_off);
+  const std::uint8_t fl = info.tcp_flags;
+  const bool toa = svc.client_address == client_address_mode::toa;
+  if ((fl & (tcp_flag::syn | tcp_flag::ack)) == (tcp_flag::syn | tcp_flag::ack)) {
+    c.data.server_next = load_be32(tcp + 4) + 1;
+    c.data.syn_ack_seen = true;
+    // The client sizes its segments by this MSS; each may grow by the header (its first) or the
+    // TOA option on its way to the server, over the server's link.
+    const std::size_t grow = toa ? (info.family == ip_family::v4 ? toa::len_v4 : toa::len_v6) : c.data.header_len;
+    const std::size_t mtu = sh_.cfg->ports[svc.rss[c.tag].to.port].mtu;
+    const std::size_t fixed = (info.family == ip_family::v4 ? ipv4_hdr_len : ipv6_hdr_len) + 20 + grow;
+    if (mtu > fixed + 64) clamp_syn_mss(m, info, static_cast<std::uint16_t>(std::min<std::size_t>(mtu - fixed, 65535)));
+  }
+  if (toa) return true;
+  if (c.data.seq.apply({tcp, seg_end - info.l4_off}, direction::outbound) != tcp_option_error::none) {
+    st.refused.add();
+    drop(m, lb_drop::client_address_refused);
+    return false;
+  }
+  st.translated.add();
+  return true;
+}
+
+void worker::ca_toa(rte_mbuf* m, packet_info& info, const lb_conn& c, client_address_stats& st) {
+  const inet_tuple& in = c.in();
+  const endpoint client{in.saddr, ntoh16(in.sport)};
+  const std::size_t grow = tcp_option_padded_len(client.addr.is_v4() ? toa::len_v4 : toa::len_v6);
+  const std::span<std::uint8_t> room = frame_room(m, info, grow);
+  if (room.empty() || insert_toa(room, info, client, {.capacity = room.size()}) != tcp_option_error::none) {
+    st.toa_no_room.add();  // forwarded as it came: the server sees the LIP, never a broken segment
+    return;
+  }
+  fit_to_frame(m, info);
+  st.toa_inserted.add();
 }
 
 }  // namespace fnat::lb

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@
 #include <fnat/core/sa_pool.hpp>
 #include <fnat/core/session_table.hpp>
 #include <fnat/core/scheduler.hpp>
+#include <fnat/core/seq_adjust.hpp>
 #include <fnat/core/token_bucket.hpp>
 #include <fnat/core/toeplitz.hpp>
 #include <fnat/dpdk/memory.hpp>
@@ -106,12 +108,20 @@ struct lb_traits : session_table_traits {
   using allocator = dpdk::rte_allocator<std::byte>;
   using clock = tsc_clock;
 };
-/// A conn's application data beyond the session's own fields: none. The service is the session's
+/// A conn's application data beyond the session's own fields. The service is the session's
 /// port group (one LIP rotation per service, registered in service order) and the real server's
 /// slot (live.hpp: a stable id that survives reloads) is its hot `tag`, so everything a forwarded packet reads sits in the lines the lookup
 /// fetches. The next hop towards the client is looked up per outbound packet (a few compares over
 /// the connected networks) rather than kept here, where it would cost a cache line per packet.
-struct lb_payload {};
+/// The payload is read only by conns of services with client_address != none (a branch on the
+/// service decides), and written when such a conn opens: other conns never touch its line.
+struct lb_payload {
+  seq_adjust seq;                ///< Proxy Protocol over TCP: the client space shifted by the header
+  std::uint32_t server_next = 0; ///< TOA: the server's ISN + 1 once its SYN-ACK passed (host order)
+  std::uint8_t header_len = 0;   ///< Proxy Protocol: bytes of this conn's header
+  bool syn_ack_seen = false;     ///< TOA: server_next is valid
+  bool header_sent = false;      ///< Proxy Protocol: a header went out (a later one is a retransmission's)
+};
 
 using lb_sessions = session_table<lb_payload, lb_traits>;
 /// A FullNAT connection: both tuples (inbound client -> VIP, outbound RS -> LIP:lport), so the
@@ -169,6 +179,7 @@ struct lb_service {
   scheduler_config sched;
   std::vector<sched_backend> backends;
   std::uint16_t mss_clamp = 0;  ///< service_config::mss_clamp: 0 = off
+  client_address_mode client_address = client_address_mode::none;  ///< service_config::client_address
 };
 
 /// A LIP and the port it lives on.
@@ -267,6 +278,8 @@ class worker {
   [[nodiscard]] const counter& rs_conns(std::size_t service, std::size_t rs) const noexcept {
     return rs_conns_[rs_base_[service] + rs];
   }
+  /// Client-address counters of service `service` (lb_shared::services order).
+  [[nodiscard]] const client_address_stats& ca_stats(std::size_t service) const noexcept { return ca_stats_[service]; }
   /// Checks (owner lcore only, or after run() returned) that every sa_pool is whole and no conn
   /// object is in use; returns a description of what is not.
   [[nodiscard]] std::string leak_report() const;
@@ -386,6 +399,16 @@ class worker {
   static constexpr std::uint32_t too_big_per_window = 100;
   std::uint64_t too_big_window_ = 0;
   std::uint32_t too_big_sent_ = 0;
+
+  // ---- the client's address for the real servers (dataplane.cpp, "client address") ----
+  // Only for conns of services with client_address != none. Each returns false when it dropped m
+  // (counted); otherwise m goes on to forward() with its segment translated.
+  void ca_open(lb_conn& c, const lb_service& svc);
+  [[nodiscard]] bool ca_inbound(rte_mbuf* m, packet_info& info, lb_conn& c, const lb_service& svc);
+  [[nodiscard]] bool ca_outbound(rte_mbuf* m, packet_info& info, lb_conn& c, const lb_service& svc);
+  [[nodiscard]] std::size_t ca_header(const lb_conn& c, const lb_service& svc, std::span<std::uint8_t> out) const noexcept;
+  void ca_toa(rte_mbuf* m, packet_info& info, const lb_conn& c, client_address_stats& st);
+  std::unique_ptr<client_address_stats[]> ca_stats_;  // per service
 };
 
 }  // namespace fnat::lb

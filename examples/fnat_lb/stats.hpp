@@ -58,8 +58,10 @@ enum class lb_drop : std::uint8_t {
   frag_dropped,       ///< a fragment given up by reassembly: timed out, table full, overlapping, too many
   frag_failed,        ///< a datagram too big for its egress link could not be fragmented (no mbuf)
   too_big,            ///< too big for the egress link and not ours to fragment (IPv4 DF, IPv6)
+  client_address_no_room,  ///< a segment or datagram that must carry a Proxy Protocol header had no room for it
+  client_address_refused,  ///< ... whose checksum did not verify or whose TCP options do not parse (not translated)
 };
-inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::too_big) + 1;
+inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::client_address_refused) + 1;
 
 [[nodiscard]] constexpr std::string_view to_string(lb_drop d) noexcept {
   switch (d) {
@@ -90,6 +92,8 @@ inline constexpr std::size_t lb_drop_count = static_cast<std::size_t>(lb_drop::t
     case lb_drop::frag_dropped: return "frag_dropped";
     case lb_drop::frag_failed: return "frag_failed";
     case lb_drop::too_big: return "too_big";
+    case lb_drop::client_address_no_room: return "client_address_no_room";
+    case lb_drop::client_address_refused: return "client_address_refused";
   }
   return "unknown";
 }
@@ -144,6 +148,18 @@ struct worker_stats {
     for (const auto& c : drops) n += c.get();
     return n;
   }
+};
+
+/// Per service and worker: how the client's address reached the real servers (service key
+/// client_address; core/proxy_protocol.hpp, core/toa.hpp, core/seq_adjust.hpp).
+struct client_address_stats {
+  counter pp_headers;       ///< Proxy Protocol headers inserted (TCP first data segments, UDP datagrams)
+  counter pp_again;         ///< ... of them into a retransmission of a first data segment
+  counter translated;       ///< segments whose seq (inbound) or ack/SACK (outbound) were translated
+  counter toa_inserted;     ///< TOA options inserted (SYN, segments acknowledging the SYN-ACK)
+  counter toa_no_room;      ///< such segments forwarded without TOA: no room in the header or the mbuf
+  counter no_room;          ///< dropped: no room in the mbuf for the header (lb_drop::client_address_no_room)
+  counter refused;          ///< dropped: bad checksum or options (lb_drop::client_address_refused)
 };
 
 }  // namespace fnat::lb

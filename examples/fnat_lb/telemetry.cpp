@@ -165,6 +165,21 @@ int cmd_service(const char*, const char* params, rte_tel_data* d) {
     }
     rte_tel_data_add_dict_container(d, "real_servers", rss, 0);
     rte_tel_data_add_dict_container(d, "conns", conns, 0);
+    rte_tel_data_add_dict_string(d, "client_address", std::string(to_string(svc.client_address)).c_str());
+    if (svc.client_address != client_address_mode::none) {
+      const auto sum = [&](counter client_address_stats::*f) {
+        std::uint64_t n = 0;
+        for (const auto& w : b->workers()) n += (w->ca_stats(s).*f).get();
+        return n;
+      };
+      rte_tel_data_add_dict_u64(d, "pp_headers", sum(&client_address_stats::pp_headers));
+      rte_tel_data_add_dict_u64(d, "pp_again", sum(&client_address_stats::pp_again));
+      rte_tel_data_add_dict_u64(d, "translated", sum(&client_address_stats::translated));
+      rte_tel_data_add_dict_u64(d, "toa_inserted", sum(&client_address_stats::toa_inserted));
+      rte_tel_data_add_dict_u64(d, "toa_no_room", sum(&client_address_stats::toa_no_room));
+      rte_tel_data_add_dict_u64(d, "no_room", sum(&client_address_stats::no_room));
+      rte_tel_data_add_dict_u64(d, "refused", sum(&client_address_stats::refused));
+    }
     return 0;
   }
   return -EINVAL;

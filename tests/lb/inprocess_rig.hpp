@@ -61,6 +61,7 @@ struct rig_options {
   unsigned udp_s = 1;                  ///< udp_oneway and udp_normal timeouts
   unsigned server_mtu = 1500;          ///< [port] mtu of the server-side port
   std::string tcp_service_extra = "";  ///< more "key = value\n" lines for [service web] and [service web6]
+  std::string udp_service_extra = "";  ///< more "key = value\n" lines for [service dns] and [service dns6]
   /// Three LIPs per family in every service (198.18.2.100-102, 2001:2:0:2::100-102), so that with
   /// steering = lip_per_lcore each of the three workers owns one of each family for every service.
   bool lip_per_worker = false;
@@ -91,12 +92,12 @@ inline std::string config_text(const rig_options& o, const std::string& cport, c
        (o.lip_per_worker ? lips4 : "lip = 198.18.2.100\nlip = 198.18.2.101\n") +
        "rs = 198.18.2.11:8080\nrs = 198.18.2.12:8080\nrs = 198.18.2.13:8080 weight=2\n" + o.tcp_service_extra;
   t += "[service dns]\nvip = 198.18.1.100\nvport = 53\nproto = udp\nscheduler = maglev\n" +
-       (o.lip_per_worker ? lips4 : "lip = 198.18.2.100\n") + "rs = 198.18.2.11:5353\nrs = 198.18.2.12:5353\n";
+       (o.lip_per_worker ? lips4 : "lip = 198.18.2.100\n") + "rs = 198.18.2.11:5353\nrs = 198.18.2.12:5353\n" + o.udp_service_extra;
   t += "[service web6]\nvip = 2001:2:0:3::100\nvport = 80\nproto = tcp\nscheduler = rr\n" +
        (o.lip_per_worker ? lips6 : "lip = 2001:2:0:2::100\n") +
        "rs = [2001:2:0:2::11]:8080\nrs = [2001:2:0:2::12]:8080\nrs = [2001:2:0:2::13]:8080\n" + o.tcp_service_extra;
   t += "[service dns6]\nvip = 2001:2:0:3::100\nvport = 53\nproto = udp\nscheduler = rr\n" +
-       (o.lip_per_worker ? lips6 : "lip = 2001:2:0:2::100\n") + "rs = [2001:2:0:2::11]:5353\n";
+       (o.lip_per_worker ? lips6 : "lip = 2001:2:0:2::100\n") + "rs = [2001:2:0:2::11]:5353\n" + o.udp_service_extra;
   return t;
 }
 

@@ -550,6 +550,18 @@ TEST_CASE("[service] values, families and reachability", "[config]") {
       {"mss_clamp on a UDP service",
        {inserted(12, {"proto = udp", "mss_clamp = 1400"}),
         "lb.ini:14: [service web] mss_clamp = 1400: only TCP has an MSS; remove this line or set proto = tcp"}},
+      {"client_address = proxy_protocol_v1 on a UDP service",
+       {inserted(12, {"proto = udp", "client_address = proxy_protocol_v1"}),
+        "lb.ini:14: [service web] client_address = proxy_protocol_v1: Proxy Protocol v1 is defined for TCP only; a "
+        "UDP service takes client_address = proxy_protocol_v2 (a header on each datagram) or none"}},
+      {"client_address = toa on a UDP service",
+       {inserted(12, {"proto = udp", "client_address = toa"}),
+        "lb.ini:14: [service web] client_address = toa: TOA is a TCP option; a UDP service takes client_address = "
+        "proxy_protocol_v2 (a header on each datagram) or none"}},
+      {"client_address unknown",
+       {inserted(12, {"client_address = proxy_protocol_v3"}),
+        "lb.ini:13: [service web] client_address = proxy_protocol_v3: expected one of: none, toa, proxy_protocol_v1, "
+        "proxy_protocol_v2"}},
       {"mss_clamp below the IPv6 minimum",
        {text(base) + "[service web6]\nvip = 2001:2:0:3::100\nvport = 80\nlip = 2001:2:0:2::100\n"
                      "rs = [2001:2:0:2::11]:80\nmss_clamp = 1200\n",
