@@ -568,7 +568,10 @@ TEST_CASE("chain lengths match the Poisson model the header's load-factor essay 
     // Successful lookup: 1 + (m - 1) / (2B) nodes; a miss reads a nodes and stops at an empty
     // bucket with probability e^-a.
     CHECK(hit_nodes / m == Approx(1 + (m - 1) / (2 * b)).epsilon(0.02));
-    CHECK(empty / b == Approx(std::exp(-a)).epsilon(0.03));
+    // The hash key is random per process, so the empty count is a binomial draw over the buckets:
+    // allow 5 standard deviations (at lf 2 a 3% margin was 1.5 sigma and failed ~1 run in 8).
+    const double p_empty = std::exp(-a);
+    CHECK(std::abs(empty / b - p_empty) <= 5 * std::sqrt(p_empty * (1 - p_empty) / b));
     t.clear_and_dispose([&](conn& c) { (void)pool.deallocate(&c); });
   }
 }
